@@ -1,0 +1,108 @@
+"""The sandboxed low-cost parser: real child process, real MinerU (flash tier), real PDFium."""
+
+import os
+import signal
+import zlib
+
+import pytest
+
+from scicurate.config import PdfConfig
+from scicurate.parsers.sandbox import SandboxedParser
+from scicurate.parsers.split import DocumentError, precheck
+from scicurate.records import PdfInput
+
+from conftest import FIXTURE_PDFS
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sb = SandboxedParser(PdfConfig(window_pages=1))
+    sb.start()
+    yield sb
+    sb.close()
+
+
+def _pdf(name):
+    path = FIXTURE_PDFS / name
+    return PdfInput.from_bytes(str(path), path.read_bytes())
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("corrupt.pdf", "corrupt"), ("encrypted.pdf", "encrypted"), ("empty.pdf", "empty"), ("not_a_pdf.pdf", "not_pdf"),
+])
+def test_bad_documents_raise_their_reason(sandbox, name, reason):
+    with pytest.raises(DocumentError) as err:
+        list(sandbox.split(_pdf(name)))
+    assert err.value.reason == reason and err.value.message
+
+
+def test_precheck_size_cap():
+    with pytest.raises(DocumentError) as err:
+        precheck(b"%PDF-1.4" + b"x" * 5000, max_bytes=1024)
+    assert err.value.reason == "too_large"
+
+
+def test_too_many_pages(tmp_path):
+    sb = SandboxedParser(PdfConfig(max_pages=1))
+    try:
+        with pytest.raises(DocumentError) as err:
+            list(sb.split(_pdf("text_only.pdf")))
+        assert err.value.reason == "too_many_pages"
+    finally:
+        sb.close()
+
+
+def test_windows_cover_every_page_once(sandbox):
+    windows = list(sandbox.split(_pdf("text_only.pdf")))
+    assert [(w.first_page, w.num_pages, w.doc_pages) for w in windows] == [(0, 1, 2), (1, 1, 2)]
+    pages = [p for w in windows for p in sandbox.parse_window(w)]
+    assert [p.page_index for p in pages] == [0, 1]
+    assert all(p.status == "ok" and p.parser == "mineru" and p.tier == "flash" for p in pages)
+    text = " ".join(b.text for p in pages for b in p.blocks)
+    assert "relaxation time" in text
+
+
+def test_page_without_text_layer_is_ocrd(sandbox, expected):
+    (window,) = sandbox.split(_pdf("image_only.pdf"))
+    (page,) = sandbox.parse_window(window)
+    assert page.parser == "rapidocr" and page.text_layer.chars == 0
+    assert page.text_layer.image_area_ratio > 0.9
+    text = " ".join(b.text for b in page.blocks).lower()
+    for word in expected["ocr_words"]:
+        assert word.lower() in text
+
+
+def test_damaged_flate_stream_fails_only_that_page(tmp_path, sandbox):
+    data = bytearray((FIXTURE_PDFS / "text_only.pdf").read_bytes())
+    # Flip the last byte of the first Flate stream: its Adler-32 checksum no longer matches.
+    start = data.index(b"stream\n") + len(b"stream\n")
+    end = data.index(b"endstream", start)
+    body = bytes(data[start:end]).rstrip(b"\r\n")
+    zlib.decompress(body)  # it was a good stream
+    data[start + len(body) - 1] ^= 0xFF
+    pdf = PdfInput.from_bytes("damaged.pdf", bytes(data))
+    pages = [p for w in sandbox.split(pdf) for p in sandbox.parse_window(w)]
+    statuses = sorted((p.page_index, p.status, p.error_reason) for p in pages)
+    assert statuses[0][1:] == ("failed", "damaged_stream") or statuses[1][1:] == ("failed", "damaged_stream")
+    assert sum(1 for s in statuses if s[1] == "ok") == 1
+
+
+def test_timeout_kills_child_and_records_page_timeout():
+    sb = SandboxedParser(PdfConfig(page_timeout_s=0.001))
+    try:
+        windows = list(sb.split(_pdf("text_only.pdf")))
+        pages = [p for w in windows for p in sb.parse_window(w)]
+        assert [(p.status, p.error_reason) for p in pages] == [("failed", "page_timeout")] * 2
+        assert sb.restarts >= 2
+    finally:
+        sb.close()
+
+
+def test_crashed_child_is_restarted_and_the_window_retried(sandbox):
+    windows = list(sandbox.split(_pdf("paper_a.pdf")))
+    os.killpg(sandbox._proc.pid, signal.SIGKILL)  # simulate a native crash
+    sandbox._proc.wait()
+    before = sandbox.restarts
+    pages = [p for w in windows for p in sandbox.parse_window(w)]
+    assert [p.status for p in pages] == ["ok", "ok"]
+    assert sandbox.restarts == before + 1
