@@ -1,0 +1,109 @@
+"""Merge a document's pages, in order, into one document with per-page spans.
+
+Pure core of the `MergeDocuments` stage. Input: every PageResult of one doc_id (from any
+number of identical input files). Output: the document, its final page rows (text as it stands
+in the document, so spans and page rows agree), and dead letters for what could not be merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterable
+
+from scicurate.parsers.postprocess import strip_running_lines
+from scicurate.records import (
+    REASON_ALL_PAGES_FAILED,
+    REASON_INTERNAL,
+    REASON_NO_TEXT,
+    ROUTE_HIGH_COST,
+    STATUS_FAILED,
+    STATUS_OK,
+    DeadLetter,
+    DocumentResult,
+    PageResult,
+    PageSpan,
+)
+
+STAGE = "merge"
+PAGE_SEPARATOR = "\n\n"
+DUPLICATE_INPUT = "duplicate_input"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutput:
+    document: DocumentResult | None
+    pages: tuple[PageResult, ...]
+    dead_letters: tuple[DeadLetter, ...]
+
+
+def merge_document(doc_id: str, pages: Iterable[PageResult]) -> MergeOutput:
+    by_source: dict[str, dict[int, PageResult]] = {}
+    for page in pages:
+        by_source.setdefault(page.source, {})[page.page_index] = page
+    if not by_source:
+        raise ValueError(f"no pages for {doc_id}")
+    # The same bytes read from several paths are one document; the others are recorded.
+    canonical = min(by_source)
+    dead: list[DeadLetter] = [
+        DeadLetter(doc_id=doc_id, source=other, stage=STAGE, reason=DUPLICATE_INPUT,
+                   message=f"byte-identical to {canonical}; kept once under that source")
+        for other in sorted(by_source) if other != canonical
+    ]
+    page_map = by_source[canonical]
+    doc_pages = next(iter(page_map.values())).doc_pages
+    missing = [i for i in range(doc_pages) if i not in page_map]
+    if missing:
+        dead.append(DeadLetter(
+            doc_id=doc_id, source=canonical, stage=STAGE, reason=REASON_INTERNAL,
+            message=f"pages {missing[:10]} of {doc_pages} never reached the merge",
+        ))
+        return MergeOutput(None, tuple(page_map[i] for i in sorted(page_map)), tuple(dead))
+
+    ordered = [page_map[i] for i in range(doc_pages)]
+    texts = [p.text if p.status == STATUS_OK else "" for p in ordered]
+    cleaned, removed = strip_running_lines(texts)
+
+    parts: list[str] = []
+    spans: list[PageSpan] = []
+    final_pages: list[PageResult] = []
+    offset = 0
+    for page, text in zip(ordered, cleaned):
+        text = text.strip()
+        if parts and text:
+            offset += len(PAGE_SEPARATOR)
+            parts.append(PAGE_SEPARATOR)
+        start = offset
+        if text:
+            parts.append(text)
+            offset += len(text)
+        spans.append(PageSpan(
+            page_index=page.page_index, start=start, end=offset, parser=page.parser, tier=page.tier,
+            route=page.route, route_reason=page.route_reason, status=page.status,
+        ))
+        final_pages.append(dataclasses.replace(page, text=text) if text != page.text else page)
+    body = "".join(parts)
+
+    failed = sum(1 for p in ordered if p.status == STATUS_FAILED)
+    if failed == len(ordered):
+        reasons = sorted({p.error_reason for p in ordered})
+        first = ordered[0]
+        dead.append(DeadLetter(
+            doc_id=doc_id, source=canonical, stage=STAGE, reason=REASON_ALL_PAGES_FAILED,
+            message=f"all {len(ordered)} pages failed ({', '.join(reasons)}); page 1: {first.error_message[:300]}",
+        ))
+        return MergeOutput(None, tuple(final_pages), tuple(dead))
+    if not body.strip():
+        dead.append(DeadLetter(
+            doc_id=doc_id, source=canonical, stage=STAGE, reason=REASON_NO_TEXT,
+            message=f"{len(ordered)} pages parsed but none produced text (blank or image-only pages without OCR)",
+        ))
+        return MergeOutput(None, tuple(final_pages), tuple(dead))
+
+    document = DocumentResult(
+        doc_id=doc_id, source=canonical, text=body, num_pages=len(ordered),
+        pages_ok=len(ordered) - failed, pages_failed=failed,
+        pages_routed=sum(1 for p in ordered if p.route == ROUTE_HIGH_COST),
+        spans=tuple(spans), removed_lines=removed,
+    )
+    return MergeOutput(document, tuple(final_pages), tuple(dead))
