@@ -1,0 +1,26 @@
+# Worker (SDK harness) image for Dataflow / Flink / Spark portable runners, and a CLI image.
+# Build:  docker build -t REGISTRY/scicurate:0.1.0 .
+# Use:    scicurate run pdf ... --runner=DataflowRunner --sdk_container_image=REGISTRY/scicurate:0.1.0
+#         (the launcher needs the same scicurate version installed)
+FROM apache/beam_python3.11_sdk:2.77.0
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    # Models load from local paths only; MinerU never downloads on a worker.
+    MINERU_MODEL_SOURCE=local
+
+WORKDIR /opt/scicurate
+COPY setup.cfg pyproject.toml README.md ./
+COPY scicurate ./scicurate
+COPY pipelines ./pipelines
+COPY parsers ./parsers
+COPY classifiers ./classifiers
+COPY dedup ./dedup
+COPY prompts ./prompts
+RUN pip install . && python -c "import scicurate.pipelines.pdf, mineru.parser, rapidocr_onnxruntime"
+
+# For MinerU's `basic` tier, bake the ONNX model set in at build time, e.g.:
+#   COPY models/ /opt/mineru-models/   and point MinerU's config (MINERU_HOME) at it.
+
+# The Beam SDK harness entry point: the runner starts workers with this image.
+ENTRYPOINT ["/opt/apache/beam/boot"]

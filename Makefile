@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh machine (Python 3.10+ with venv):
+#   make demo   installs into .venv and runs the PDF pipeline on the shipped fixture PDFs
+#   make test   installs into .venv (with test tools) and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/scicurate run pdf --input 'tests/fixtures/pdf/*.pdf' --output out/fixtures
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: install
+	$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest ran no tests" >&2; exit 1; fi; exit $$rc
+
+bench: install
+	$(PY) bench/pdf_lowcost.py
+
+clean:
+	rm -rf out .pytest_cache

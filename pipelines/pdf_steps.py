@@ -1,0 +1,296 @@
+"""Thin Beam shells around the PDF pipeline's pure cores. Wiring lives in `pipelines.pdf`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from scicurate.classifiers import router
+from scicurate.classifiers.page_signals import detect, reasons as signal_reasons, score
+from scicurate.config import PdfConfig
+from scicurate.merge import merge_document
+from scicurate.parsers.postprocess import render_page
+from scicurate.records import (
+    REASON_INTERNAL,
+    REASON_TOO_LARGE,
+    REASON_UNREADABLE,
+    STATUS_FAILED,
+    DeadLetter,
+    PageParse,
+    PageResult,
+    PageSignals,
+    PageWindow,
+    PdfInput,
+    sha256_hex,
+)
+
+FAILED = "failed"
+_LOG = logging.getLogger("scicurate.pdf")
+
+
+class ReadPdf(beam.DoFn):
+    """ReadableFile -> PdfInput (id = sha256 of the bytes); unreadable/oversized -> failed."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+        self.read = Metrics.counter("pdf_read", "read")
+        self.failed = Metrics.counter("pdf_read", "failed")
+
+    def process(self, readable) -> Iterator[Any]:
+        path = readable.metadata.path
+        size = readable.metadata.size_in_bytes
+        if size is not None and size > self.config.max_bytes:
+            self.failed.inc()
+            yield TaggedOutput(FAILED, DeadLetter(
+                doc_id=sha256_hex(path.encode("utf-8")), source=path, stage="read", reason=REASON_TOO_LARGE,
+                message=f"{size} bytes exceeds max_bytes={self.config.max_bytes}; not read",
+            ))
+            return
+        try:
+            data = readable.read()
+        except Exception as exc:  # noqa: BLE001 - a file we cannot read is a record error
+            self.failed.inc()
+            yield TaggedOutput(FAILED, DeadLetter(
+                doc_id=sha256_hex(path.encode("utf-8")), source=path, stage="read",
+                reason=REASON_UNREADABLE, message=f"{type(exc).__name__}: {exc}",
+            ))
+            return
+        self.read.inc()
+        yield PdfInput.from_bytes(path, data)
+
+
+class _SandboxDoFn(beam.DoFn):
+    """Owns one sandboxed parser process per DoFn instance (one per worker thread)."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+        self._sandbox = None
+
+    def setup(self) -> None:
+        from scicurate.parsers.sandbox import SandboxedParser
+
+        self._sandbox = SandboxedParser(self.config)
+        info = self._sandbox.start()
+        _LOG.info("low-cost parser ready: MinerU %s, tier %s (pid %s)", info.get("mineru"), info.get("tier"), info.get("pid"))
+
+    def teardown(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+
+class SplitPdf(_SandboxDoFn):
+    """PdfInput -> PageWindow*; a document that cannot be split -> failed DeadLetter."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        super().__init__(config)
+        self.windows = Metrics.counter("pdf_split", "windows")
+        self.documents = Metrics.counter("pdf_split", "documents")
+        self.failed = Metrics.counter("pdf_split", "failed")
+
+    def process(self, pdf: PdfInput) -> Iterator[Any]:
+        from scicurate.parsers.split import DocumentError
+
+        try:
+            count = 0
+            for window in self._sandbox.split(pdf):  # type: ignore[union-attr]
+                count += 1
+                self.windows.inc()
+                yield window
+            self.documents.inc()
+        except DocumentError as exc:
+            self.failed.inc()
+            Metrics.counter("pdf_split", f"failed_{exc.reason}").inc()
+            yield TaggedOutput(FAILED, DeadLetter(
+                doc_id=pdf.doc_id, source=pdf.source, stage="split", reason=exc.reason, message=exc.message,
+            ))
+
+
+class ParseWindow(_SandboxDoFn):
+    """PageWindow -> PageParse per page (failed pages included, never dropped)."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        super().__init__(config)
+        self.pages_ok = Metrics.counter("pdf_parse", "pages_ok")
+        self.pages_failed = Metrics.counter("pdf_parse", "pages_failed")
+        self.pages_ocr = Metrics.counter("pdf_parse", "pages_ocr")
+        self._done = 0
+        self._started = 0.0
+        self._last_log = 0.0
+
+    def start_bundle(self) -> None:
+        if not self._started:
+            self._started = time.monotonic()
+
+    def process(self, window: PageWindow) -> Iterator[PageParse]:
+        for page in self._sandbox.parse_window(window):  # type: ignore[union-attr]
+            if page.status == STATUS_FAILED:
+                self.pages_failed.inc()
+                Metrics.counter("pdf_parse", f"failed_{page.error_reason}").inc()
+            else:
+                self.pages_ok.inc()
+                if page.parser == "rapidocr":
+                    self.pages_ocr.inc()
+            self._done += 1
+            yield page
+        now = time.monotonic()
+        if now - self._last_log > 10:
+            self._last_log = now
+            rate = self._done / max(1e-6, now - self._started)
+            _LOG.info("parsed %d pages in this worker (%.2f pages/s)", self._done, rate)
+
+
+def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSignals, float, str, str, tuple[str, ...]]:
+    """PageParse -> (page, signals, score, markdown, rules, top signal names). Pure."""
+    signals = detect(page, min_text_chars=min_text_chars)
+    if page.status == STATUS_FAILED:
+        return page, signals, 0.0, "", "", ()
+    rendered = render_page(page.blocks)
+    return page, signals, float(score(signals)), rendered.markdown, ",".join(rendered.rules), tuple(signal_reasons(signals))
+
+
+class RoutePage(beam.DoFn):
+    """Signalled page + global quantiles side input -> PageResult with its route and reason."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+        self.counters: dict[str, Any] = {}
+
+    def _count(self, name: str) -> None:
+        if name not in self.counters:
+            self.counters[name] = Metrics.counter("pdf_route", name)
+        self.counters[name].inc()
+
+    def process(self, item, quantiles) -> Iterator[PageResult]:
+        page, signals, page_score, markdown, rules, top = item
+        threshold = router.threshold_from_quantiles(quantiles or [], self.config.route_budget, self.config.quantile_epsilon)
+        decision = router.decide(
+            router.route_key(page.page_id, page_score), threshold,
+            failed=page.status == STATUS_FAILED, has_text_layer=signals.has_text_layer,
+            high_cost_available=False, signal_reasons=top,
+        )
+        self._count(decision.route)
+        self._count(decision.reason.split(":", 1)[0])
+        yield PageResult(
+            doc_id=page.doc_id, source=page.source, page_index=page.page_index, doc_pages=page.doc_pages,
+            status=page.status, text=markdown, parser=page.parser, parser_version=page.parser_version,
+            tier=page.tier, route=decision.route, route_reason=decision.reason, score=page_score,
+            needs_high_cost=decision.needs_high_cost, signals=signals, postprocess=rules,
+            error_reason=page.error_reason, error_message=page.error_message,
+        )
+
+
+class MergeDocument(beam.DoFn):
+    """(doc_id, [PageResult]) -> DocumentResult, final PageResults ("pages"), DeadLetters ("failed")."""
+
+    def __init__(self) -> None:
+        self.documents = Metrics.counter("pdf_merge", "documents")
+        self.failed = Metrics.counter("pdf_merge", "failed")
+
+    def process(self, element) -> Iterator[Any]:
+        doc_id, pages = element
+        pages = list(pages)
+        try:
+            out = merge_document(doc_id, pages)
+        except Exception as exc:  # noqa: BLE001 - a merge bug must not lose the pages
+            self.failed.inc()
+            for page in pages:
+                yield TaggedOutput("pages", page)
+            yield TaggedOutput(FAILED, DeadLetter(
+                doc_id=doc_id, source=pages[0].source if pages else "", stage="merge",
+                reason=REASON_INTERNAL, message=f"{type(exc).__name__}: {exc}",
+            ))
+            return
+        for page in out.pages:
+            yield TaggedOutput("pages", page)
+        for dead in out.dead_letters:
+            yield TaggedOutput(FAILED, dead)
+        if out.document is not None:
+            self.documents.inc()
+            yield out.document
+
+
+def page_dead_letters(page: PageResult) -> Iterable[DeadLetter]:
+    if page.status == STATUS_FAILED:
+        yield DeadLetter(doc_id=page.doc_id, source=page.source, stage="parse", reason=page.error_reason,
+                         message=page.error_message or page.error_reason, page_index=page.page_index)
+
+
+# ---- summary ------------------------------------------------------------------------------
+
+def summary_keys_input(_: Any) -> Iterable[str]:
+    yield "inputs"
+
+
+def summary_keys_document(_: Any) -> Iterable[str]:
+    yield "documents"
+
+
+def summary_keys_page(page: PageResult) -> Iterable[str]:
+    yield "pages"
+    yield f"pages_status.{page.status}"
+    yield f"route_reasons.{page.route_reason.split(':', 1)[0]}"
+    yield f"parsers.{page.parser}"
+    if page.route == "high_cost":
+        yield "pages_routed"
+    if page.needs_high_cost:
+        yield "pages_needs_high_cost"
+
+
+def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
+    if dead.page_index is None:
+        yield "dead_letter"
+        yield f"dead_letter_reasons.{dead.reason}"
+    else:
+        yield "dead_letter_pages"
+        yield f"page_failure_reasons.{dead.reason}"
+
+
+class BuildSummary(beam.CombineFn):
+    """(key, count) pairs -> one nested summary dict with every top-level key present."""
+
+    TOP = ("inputs", "documents", "dead_letter", "dead_letter_pages", "pages", "pages_routed", "pages_needs_high_cost")
+
+    def create_accumulator(self) -> dict[str, int]:
+        return {}
+
+    def add_input(self, acc: dict[str, int], element) -> dict[str, int]:
+        key, count = element
+        acc[key] = acc.get(key, 0) + count
+        return acc
+
+    def merge_accumulators(self, accs) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for acc in accs:
+            for k, v in acc.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def extract_output(self, acc: dict[str, int]) -> dict[str, Any]:
+        summary: dict[str, Any] = {k: 0 for k in self.TOP}
+        for group in ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers"):
+            summary[group] = {}
+        for key, value in sorted(acc.items()):
+            if "." in key:
+                group, name = key.split(".", 1)
+                summary.setdefault(group, {})[name] = value
+            else:
+                summary[key] = value
+        summary["accounted"] = summary["inputs"] == summary["documents"] + summary["dead_letter"]
+        return summary
+
+
+def write_summary(summary: dict[str, Any], path: str, config: dict[str, Any]) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    body = dict(summary)
+    body["config"] = config
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps(body, indent=2, sort_keys=True).encode("utf-8"))
+    return path

@@ -1,0 +1,96 @@
+"""Parse one PDF outside Beam, on the same cores as the pipeline (`scicurate parse`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from scicurate.classifiers import router
+from scicurate.config import PdfConfig
+from scicurate.merge import merge_document
+from scicurate.pipelines.pdf_steps import signal_page
+from scicurate.records import DeadLetter, DocumentResult, PageResult, PdfInput
+
+
+class ParseFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    document: DocumentResult
+    pages: tuple[PageResult, ...]
+    dead_letters: tuple[DeadLetter, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        from scicurate.schema import document_row, page_row
+
+        doc = document_row(self.document)
+        doc.pop("text")
+        return {
+            "document": doc,
+            "pages": [page_row(p) for p in self.pages],
+            "dead_letter": [d.to_row() for d in self.dead_letters],
+        }
+
+
+def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> ParsedDocument:
+    from scicurate.parsers.sandbox import SandboxedParser
+    from scicurate.parsers.split import DocumentError
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(config.max_bytes + 1)
+    except OSError as exc:
+        raise ParseFailed("unreadable", str(exc)) from None
+    pdf = PdfInput.from_bytes(path, data)
+    sandbox = SandboxedParser(config)
+    try:
+        sandbox.start()
+        try:
+            windows = list(sandbox.split(pdf))
+        except DocumentError as exc:
+            raise ParseFailed(exc.reason, exc.message) from None
+        total = windows[0].doc_pages if windows else 0
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="page", desc="parse", leave=False)
+        signalled = []
+        for window in windows:
+            for page in sandbox.parse_window(window):
+                signalled.append(signal_page(page, config.min_text_chars))
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+    finally:
+        sandbox.close()
+
+    keys = {s[0].page_id: router.route_key(s[0].page_id, s[2]) for s in signalled}
+    threshold = router.exact_threshold(list(keys.values()), config.route_budget)
+    results = []
+    for page, signals, score, markdown, rules, top in signalled:
+        decision = router.decide(keys[page.page_id], threshold, failed=page.status == "failed",
+                                 has_text_layer=signals.has_text_layer, high_cost_available=False,
+                                 signal_reasons=top)
+        results.append(PageResult(
+            doc_id=page.doc_id, source=page.source, page_index=page.page_index, doc_pages=page.doc_pages,
+            status=page.status, text=markdown, parser=page.parser, parser_version=page.parser_version,
+            tier=page.tier, route=decision.route, route_reason=decision.reason, score=score,
+            needs_high_cost=decision.needs_high_cost, signals=signals, postprocess=rules,
+            error_reason=page.error_reason, error_message=page.error_message,
+        ))
+    out = merge_document(pdf.doc_id, results)
+    if out.document is None:
+        dead = [d for d in out.dead_letters if d.page_index is None] or list(out.dead_letters)
+        raise ParseFailed(dead[0].reason, dead[0].message)
+    return ParsedDocument(out.document, out.pages, out.dead_letters)
+
+
+__all__ = ["ParseFailed", "ParsedDocument", "parse_document", "dataclasses"]

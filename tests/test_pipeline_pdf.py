@@ -1,0 +1,146 @@
+"""End to end: the Beam PDF pipeline over the committed fixtures, on the offline FnApiRunner."""
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from scicurate import schema
+from scicurate.config import PdfConfig
+from scicurate.pipelines import pdf as pdf_pipeline
+
+from conftest import FIXTURE_PDFS
+
+pytestmark = pytest.mark.slow
+
+
+def run_pipeline(out: Path, config: PdfConfig, pattern: str = str(FIXTURE_PDFS / "*.pdf")):
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    pdf_pipeline.build(pipeline, pattern, str(out), config)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {
+        (r.key.metric.namespace, r.key.metric.name): r.committed
+        for r in result.metrics().query(MetricsFilter())["counters"]
+    }
+    return counters
+
+
+def read(out: Path, name: str) -> list[dict]:
+    table = pq.read_table(out / name)
+    return sorted(table.to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    counters = run_pipeline(out, PdfConfig())
+    return out, counters
+
+
+def test_every_input_is_accounted_for(run, expected):
+    out, _ = run
+    summary = json.loads((out / "summary.json").read_text())
+    files = expected["files"]
+    n_docs = sum(1 for f in files.values() if f["outcome"] == "document")
+    n_dead = sum(1 for f in files.values() if f["outcome"] == "dead_letter")
+    assert summary["inputs"] == len(files) == 10
+    assert summary["documents"] == n_docs == 6
+    assert summary["dead_letter"] == n_dead == 4
+    assert summary["inputs"] == summary["documents"] + summary["dead_letter"] and summary["accounted"]
+    assert summary["dead_letter_reasons"] == {"corrupt": 1, "encrypted": 1, "empty": 1, "not_pdf": 1}
+    assert summary["pages"] == sum(f.get("pages", 0) for f in files.values()) == 9
+    # 5% of 9 pages rounds to 0 budget places; the scan is routed by the hard rule.
+    assert summary["pages_routed"] == 1 and summary["route_reasons"] == {"below_threshold": 8, "no_text_layer": 1}
+
+
+def test_dead_letter_rows_name_file_stage_reason(run, expected):
+    out, _ = run
+    rows = read(out, "dead_letter")
+    got = {Path(r["source"]).name: (r["level"], r["stage"], r["reason"]) for r in rows}
+    want = {name: ("document", "split", f["reason"]) for name, f in expected["files"].items()
+            if f["outcome"] == "dead_letter"}
+    assert got == want
+    assert all(r["message"] for r in rows)
+
+
+def test_counters_match_outputs(run):
+    _, c = run
+    assert c[("pdf_read", "read")] == 10
+    assert c[("pdf_split", "documents")] == 6
+    assert c[("pdf_split", "failed")] == 4
+    assert c[("pdf_parse", "pages_ok")] == 9
+    assert c[("pdf_parse", "pages_ocr")] == 1
+    assert c.get(("pdf_parse", "pages_failed"), 0) == 0
+    assert c[("pdf_route", "high_cost")] == 1 and c[("pdf_route", "low_cost")] == 8
+    assert c[("pdf_merge", "documents")] == 6
+
+
+def test_documents_are_page_ordered_markdown_with_spans(run, expected):
+    out, _ = run
+    docs = {Path(r["source"]).name: r for r in read(out, "documents")}
+    text_only = docs["text_only.pdf"]
+    assert text_only["num_pages"] == 2 and [s["page_index"] for s in text_only["spans"]] == [0, 1]
+    assert expected["hyphenated"]["joined"] in text_only["text"]
+    assert expected["hyphenated"]["broken"] not in text_only["text"]
+    assert expected["files"]["text_only.pdf"]["running_header"] not in text_only["text"]
+    for doc in docs.values():
+        for span in doc["spans"]:
+            assert 0 <= span["start"] <= span["end"] <= len(doc["text"])
+            assert span["route_reason"]
+    scan = docs["image_only.pdf"]
+    assert scan["spans"][0]["parser"] == "rapidocr" and scan["spans"][0]["route"] == "high_cost"
+    for word in expected["ocr_words"]:
+        assert word.lower() in scan["text"].lower()
+
+
+def test_pages_dataset_has_every_page_with_route_and_signals(run):
+    out, _ = run
+    pages = read(out, "pages")
+    assert len(pages) == 9 and len({p["page_id"] for p in pages}) == 9
+    by_name = {(Path(p["source"]).name, p["page_index"]): p for p in pages}
+    eq = by_name[("equations.pdf", 0)]
+    prose = by_name[("text_only.pdf", 1)]
+    assert eq["score"] > prose["score"]
+    assert eq["signals"]["math_font_ratio"] >= 0 and eq["signals"]["math_unicode_ratio"] > 0.02
+    scan = by_name[("image_only.pdf", 0)]
+    assert scan["needs_high_cost"] and scan["route_reason"] == "no_text_layer" and scan["score"] == 2.0
+    assert not scan["signals"]["has_text_layer"]
+    for p in pages:
+        assert p["route_reason"] and p["route"] in ("low_cost", "high_cost")
+    # Pages and documents agree: a page's text is its span of the document.
+    docs = {r["doc_id"]: r for r in read(out, "documents")}
+    for p in pages:
+        doc = docs[p["doc_id"]]
+        span = doc["spans"][p["page_index"]]
+        assert doc["text"][span["start"]:span["end"]] == p["text"]
+
+
+def test_output_files_have_deterministic_names_and_schemas(run):
+    out, _ = run
+    for name, sch in (("documents", schema.DOCUMENT_SCHEMA), ("pages", schema.PAGE_SCHEMA),
+                      ("dead_letter", schema.DEAD_LETTER_SCHEMA)):
+        files = sorted(p.name for p in (out / name).iterdir())
+        assert files == ["part-00000-of-00001.parquet"]
+        assert pq.read_schema(out / name / files[0]).remove_metadata().equals(sch.remove_metadata())
+
+
+def test_rerun_gives_the_same_rows(run, tmp_path):
+    out, _ = run
+    run_pipeline(tmp_path, PdfConfig())
+    for name in ("documents", "pages", "dead_letter"):
+        assert read(out, name) == read(tmp_path, name), name
+
+
+def test_budget_is_a_hard_cap(tmp_path):
+    run_pipeline(tmp_path, PdfConfig(route_budget=0.25))
+    pages = read(tmp_path, "pages")
+    top = [p for p in pages if p["route_reason"].startswith("top_score")]
+    hard = [p for p in pages if p["route_reason"] == "no_text_layer"]
+    assert len(hard) == 1
+    assert len(top) + len(hard) <= int(0.25 * len(pages))
+    assert all(p["score"] >= max(q["score"] for q in pages if q["route"] == "low_cost") for p in top)
