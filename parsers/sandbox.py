@@ -104,8 +104,9 @@ def failed_page(window: PageWindow, page_index: int, reason: str, message: str) 
 class SandboxedParser:
     """Parent side: owns one child process and a scratch directory. Not thread-safe."""
 
-    def __init__(self, config: PdfConfig) -> None:
+    def __init__(self, config: PdfConfig, *, load_parser: bool = True) -> None:
         self.config = config
+        self.load_parser = load_parser  # False: a splitting-only child, MinerU never imported
         self._proc: subprocess.Popen | None = None
         self._stderr_path = ""
         self._scratch = tempfile.mkdtemp(prefix="scicurate-")
@@ -129,6 +130,7 @@ class SandboxedParser:
             "--min-text-chars", str(self.config.min_text_chars),
             "--ocr", "1" if self.config.ocr_without_text_layer else "0",
             "--allow-download", "1" if self.config.allow_model_download else "0",
+            "--parser", "1" if self.load_parser else "0",
         ]
         with open(self._stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
@@ -309,6 +311,7 @@ def _child_main(argv: list[str]) -> int:
     ap.add_argument("--min-text-chars", type=int, default=16)
     ap.add_argument("--ocr", default="1")
     ap.add_argument("--allow-download", default="0")
+    ap.add_argument("--parser", default="1")
     args = ap.parse_args(argv)
 
     # Keep the protocol channel private: anything native code prints goes to stderr.
@@ -320,16 +323,18 @@ def _child_main(argv: list[str]) -> int:
     def send(obj: dict[str, Any]) -> None:
         proto.write(json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n")
 
-    from .lowcost import LowCostParser
+    from .lowcost import LowCostParser, mineru_version
     from .split import split_to_files
 
+    parser = None
     try:
-        parser = LowCostParser(
+        if args.parser == "1":
+            parser = LowCostParser(
             args.tier, min_text_chars=args.min_text_chars, ocr_without_text_layer=args.ocr == "1",
             allow_model_download=args.allow_download == "1",
-        ).load()
-        if args.tier != "flash":
-            _warm_up(parser)
+            ).load()
+            if args.tier != "flash":
+                _warm_up(parser)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a fatal start-up error
         hint = ""
         if args.tier != "flash":
@@ -338,7 +343,7 @@ def _child_main(argv: list[str]) -> int:
                     "MINERU_MODEL_SOURCE=local), or use --tier flash, which needs no models.")
         send({"ok": False, "message": f"{type(exc).__name__}: {exc}.{hint}"})
         return 2
-    send({"ok": True, "tier": args.tier, "mineru": parser.version, "pid": os.getpid()})
+    send({"ok": True, "tier": args.tier, "mineru": mineru_version(), "pid": os.getpid(), "parser": parser is not None})
 
     for line in requests:
         if not line.strip():
@@ -351,6 +356,8 @@ def _child_main(argv: list[str]) -> int:
                 send({"ok": True, "pages": n, "windows": [[w.first_page, w.num_pages, w.path] for w in windows],
                       "damaged": [[k, v] for k, v in sorted(damaged.items())]})
             elif req["op"] == "parse":
+                if parser is None:
+                    raise RuntimeError("this sandbox was started without a parser (split only)")
                 pages = parser.parse_file(req["path"], doc_id=req["doc_id"], source=req["source"],
                                           first_page=req["first_page"], doc_pages=req["doc_pages"],
                                           page_subset=req["subset"])

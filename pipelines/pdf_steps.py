@@ -66,7 +66,9 @@ class ReadPdf(beam.DoFn):
 
 
 class _SandboxDoFn(beam.DoFn):
-    """Owns one sandboxed parser process per DoFn instance (one per worker thread)."""
+    """Owns one sandboxed process per DoFn instance (one per worker thread)."""
+
+    LOAD_PARSER = True
 
     def __init__(self, config: PdfConfig) -> None:
         self.config = config
@@ -75,9 +77,11 @@ class _SandboxDoFn(beam.DoFn):
     def setup(self) -> None:
         from scicurate.parsers.sandbox import SandboxedParser
 
-        self._sandbox = SandboxedParser(self.config)
+        self._sandbox = SandboxedParser(self.config, load_parser=self.LOAD_PARSER)
         info = self._sandbox.start()
-        _LOG.info("low-cost parser ready: MinerU %s, tier %s (pid %s)", info.get("mineru"), info.get("tier"), info.get("pid"))
+        if self.LOAD_PARSER:
+            _LOG.info("low-cost parser ready: MinerU %s, tier %s (pid %s)",
+                      info.get("mineru"), info.get("tier"), info.get("pid"))
 
     def teardown(self) -> None:
         if self._sandbox is not None:
@@ -87,6 +91,8 @@ class _SandboxDoFn(beam.DoFn):
 
 class SplitPdf(_SandboxDoFn):
     """PdfInput -> PageWindow*; a document that cannot be split -> failed DeadLetter."""
+
+    LOAD_PARSER = False
 
     def __init__(self, config: PdfConfig) -> None:
         super().__init__(config)

@@ -106,3 +106,28 @@ def test_crashed_child_is_restarted_and_the_window_retried(sandbox):
     pages = [p for w in windows for p in sandbox.parse_window(w)]
     assert [p.status for p in pages] == ["ok", "ok"]
     assert sandbox.restarts == before + 1
+
+
+def test_three_thousand_page_pdf_splits_into_bounded_windows(tmp_path):
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument.new()
+    for _ in range(3000):
+        doc.new_page(300, 400)
+    path = tmp_path / "big.pdf"
+    doc.save(str(path))
+    doc.close()
+    config = PdfConfig(window_pages=8)
+    sb = SandboxedParser(config, load_parser=False)
+    try:
+        pdf = PdfInput.from_bytes(str(path), path.read_bytes())
+        seen = 0
+        biggest = 0
+        for window in sb.split(pdf):  # a generator: one window's bytes at a time
+            assert window.num_pages <= 8 and window.first_page == seen and window.doc_pages == 3000
+            seen += window.num_pages
+            biggest = max(biggest, len(window.pdf_bytes))
+        assert seen == 3000
+        assert biggest < len(pdf.data) / 100  # a window is a small fraction of the document
+    finally:
+        sb.close()
