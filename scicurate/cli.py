@@ -44,6 +44,17 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--high-cost-parser", help="high-cost page parser (none available yet)")
 
 
+def _preflight(config: PdfConfig) -> None:
+    """Start the parser once here, so a missing model set fails before any input is read."""
+    from scicurate.parsers.sandbox import SandboxedParser
+
+    sandbox = SandboxedParser(config)
+    try:
+        sandbox.start()
+    finally:
+        sandbox.close()
+
+
 def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
@@ -57,6 +68,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
         return 2
     options = pipeline_options(beam_args)
+    _preflight(config)
     logging.getLogger("scicurate").info(
         "scicurate run pdf: %d input files, MinerU tier %s, route budget %.1f%%, runner %s",
         len(matches), config.tier, 100 * config.route_budget, runner_name(options),
@@ -107,8 +119,17 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DropKnownNoise(logging.Filter):
+    """Beam logs a warning about optional GCP client libraries on import; it is not ours to show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropKnownNoise())
     for noisy in ("apache_beam", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="scicurate", description=__doc__)
