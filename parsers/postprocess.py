@@ -34,11 +34,13 @@ RULE_FORMULA_PLACEHOLDER = "formula_placeholder"      # equation block without t
 RULE_DROP_CID = "drop_cid"                            # "(cid:N)" glyph ids without a Unicode map
 RULE_DROP_REPLACEMENT_CHAR = "drop_replacement_char"  # U+FFFD
 RULE_FIX_LIGATURES = "fix_ligatures"                  # ﬁ ﬂ ﬀ ﬃ ﬄ ﬅ ﬆ -> fi fl ff ffi ffl st st
+RULE_COMPOSE_ACCENTS = "compose_accents"              # "G¨oteborg" -> "Göteborg" (TeX OT1 accents)
 RULE_DROP_SOFT_HYPHEN = "drop_soft_hyphen"            # U+00AD (and PDFium's U+FFFE)
 RULE_DEHYPHENATE = "dehyphenate"                      # "experi-\nment" -> "experiment"
 RULE_JOIN_LINES = "join_lines"                        # line wraps inside a paragraph
 RULE_COLLAPSE_SPACES = "collapse_spaces"              # runs of spaces and tabs -> one space
 RULE_STRIP_SPACES = "strip_spaces"                    # spaces at the start and end of lines
+RULE_JOIN_SPLIT_PARAGRAPHS = "join_split_paragraphs"  # a paragraph cut at a column break
 
 # Every rule, in the order they are reported.
 LOW_COST_RULES = (
@@ -48,11 +50,13 @@ LOW_COST_RULES = (
     RULE_DROP_CID,
     RULE_DROP_REPLACEMENT_CHAR,
     RULE_FIX_LIGATURES,
+    RULE_COMPOSE_ACCENTS,
     RULE_DROP_SOFT_HYPHEN,
     RULE_DEHYPHENATE,
     RULE_JOIN_LINES,
     RULE_COLLAPSE_SPACES,
     RULE_STRIP_SPACES,
+    RULE_JOIN_SPLIT_PARAGRAPHS,
 )
 
 # Block types, as MinerU 4 names them.
@@ -71,6 +75,23 @@ _LIGATURES = {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB0
 _LIGATURE_RE = re.compile("[" + "".join(_LIGATURES) + "]")
 
 _CID_RE = re.compile(r"\(cid:\d+\)")
+
+# pdfTeX with OT1 fonts draws an accent as its own glyph before the letter, and text extraction
+# gives the spacing accent followed by the letter: "G¨oteborg", "Th´eorique", "Universit`a".
+# Each spacing accent maps to its combining mark; a pair is replaced only when NFC composes it
+# into one letter. The grave accent is also LaTeX's opening quote, so "`" must sit inside a word.
+_SPACING_ACCENTS = {
+    "\u00a8": "\u0308", "\u00b4": "\u0301", "\u02c6": "\u0302", "\u02dc": "\u0303",
+    "\u02c7": "\u030c", "\u02d8": "\u0306", "\u02d9": "\u0307", "\u02da": "\u030a",
+    "\u00af": "\u0304", "`": "\u0300",
+}
+_ACCENT_RE = re.compile("(?:(?<=[^\\W\\d_])`|[\u00a8\u00b4\u02c6\u02dc\u02c7\u02d8\u02d9\u02da\u00af])([^\\W\\d_])")
+
+
+def _compose_accent(match: re.Match[str]) -> str:
+    accent = match.group(0)[0]
+    composed = unicodedata.normalize("NFC", match.group(1) + _SPACING_ACCENTS[accent])
+    return composed if len(composed) == 1 else match.group(0)
 _SOFT_HYPHENS = "\u00ad\ufffe"
 _SOFT_HYPHEN_BREAK_RE = re.compile(f"[{_SOFT_HYPHENS}][ \\t]*\\n[ \\t]*")
 _SOFT_HYPHEN_RE = re.compile(f"[{_SOFT_HYPHENS}]")
@@ -185,6 +206,7 @@ def clean_prose(text: str, *, join_lines: bool = True) -> tuple[str, tuple[str, 
     body = _apply(body, RULE_DROP_REPLACEMENT_CHAR, lambda t: t.replace("\ufffd", ""), fired)
     body = _apply(body, RULE_FIX_LIGATURES,
                   lambda t: _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group(0)], t), fired)
+    body = _apply(body, RULE_COMPOSE_ACCENTS, lambda t: _ACCENT_RE.sub(_compose_accent, t), fired)
     body = _apply(body, RULE_DROP_SOFT_HYPHEN,
                   lambda t: _SOFT_HYPHEN_RE.sub("", _SOFT_HYPHEN_BREAK_RE.sub("", t)), fired)
     if join_lines:
@@ -294,6 +316,14 @@ def _render_block(block: Block, fired: set[str]) -> list[str]:
     return prose(block.text)  # text, ref_text, aside_text, page_footnote, unknown types
 
 
+# A text block that stops mid-sentence (a letter, digit or comma last) followed by a text block
+# that starts with a lowercase word is one paragraph cut by a column or float: MinerU flash
+# emits the two column halves as separate blocks. Only adjacent text blocks are joined, so a
+# formula, table or heading in between always keeps the break.
+_UNFINISHED_RE = re.compile(r"[^\W_,]$|,$")
+_CONTINUES_RE = re.compile(r"^[a-z]")
+
+
 def render_page(blocks: Sequence[Block]) -> RenderedPage:
     """Markdown for one page of low-cost parser output, blocks in the order given.
 
@@ -303,11 +333,13 @@ def render_page(blocks: Sequence[Block]) -> RenderedPage:
     `<table>` body is kept as raw HTML); image/chart -> its caption; equation -> `$$` block, or
     `FORMULA_PLACEHOLDER` when the parser kept no text; code -> fenced. header, footer and
     page_number blocks are dropped (`drop_page_furniture`); they are layout, not content.
+    Adjacent text blocks split mid-sentence are joined (`join_split_paragraphs`).
     Paragraphs are separated by one blank line.
     """
     fired: set[str] = set()
     parts: list[str] = []
     dropped = 0
+    previous_type = ""
     for block in blocks:
         if block.type in PAGE_FURNITURE_TYPES:
             fired.add(RULE_DROP_PAGE_FURNITURE)
@@ -317,7 +349,14 @@ def render_page(blocks: Sequence[Block]) -> RenderedPage:
         if not rendered:
             fired.add(RULE_DROP_EMPTY_BLOCKS)
             dropped += 1
+            continue
+        if (block.type == "text" and previous_type == "text" and parts
+                and _UNFINISHED_RE.search(parts[-1]) and _CONTINUES_RE.match(rendered[0])):
+            fired.add(RULE_JOIN_SPLIT_PARAGRAPHS)
+            parts[-1] = f"{parts[-1]} {rendered[0]}"
+            rendered = rendered[1:]
         parts.extend(rendered)
+        previous_type = block.type
     return RenderedPage(markdown="\n\n".join(parts), rules=_ordered(fired), dropped_blocks=dropped)
 
 

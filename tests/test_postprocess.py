@@ -148,7 +148,7 @@ def test_block_emptied_by_rules_is_dropped():
 
 
 def test_rules_are_reported_in_canonical_order_and_only_known_ones():
-    page = render_page([text("x  y"), text("", "header"), text("(cid:1)z")])
+    page = render_page([text("x  y"), text("", "header"), text("(cid:1)Z")])
     assert page.rules == ("drop_page_furniture", "drop_cid", "collapse_spaces")
     assert list(page.rules) == [r for r in LOW_COST_RULES if r in page.rules]
     with pytest.raises(ValueError, match="unknown"):
@@ -401,3 +401,42 @@ def test_bad_thresholds_fail_fast():
         strip_running_lines(["a"], min_share=0.0)
     with pytest.raises(ValueError, match="min_pages"):
         strip_running_lines(["a"], min_pages=0)
+
+
+# --- rules added for pdfTeX output: spacing accents and paragraphs split across columns ------
+
+@pytest.mark.parametrize("raw,clean", [
+    ("G¨oteborg", "Göteborg"),
+    ("Th´eorique et Math´ematique", "Théorique et Mathématique"),
+    ("Universit`a di Padova", "Università di Padova"),
+    ("Dvoˇr´ak", "Dvořák"),
+    ("´Ecole", "École"),
+])
+def test_spacing_accents_compose(raw, clean):
+    text, rules = clean_prose(raw)
+    assert text == clean and "compose_accents" in rules
+
+
+@pytest.mark.parametrize("raw", ["He said ``hello'' twice", "`quoted' word", "x¨ alone", "a ´ b"])
+def test_accent_rule_leaves_quotes_and_lone_accents(raw):
+    text, rules = clean_prose(raw)
+    assert text == raw and "compose_accents" not in rules
+
+
+def test_paragraph_split_at_column_break_is_joined():
+    page = render_page([Block("text", "a 2 TeV sgoldstino being responsible for the"),
+                        Block("text", "excess. For discussions see refs."),
+                        Block("text", "A new paragraph.")])
+    assert page.markdown == ("a 2 TeV sgoldstino being responsible for the excess. For discussions see refs."
+                             "\n\nA new paragraph.")
+    assert "join_split_paragraphs" in page.rules
+
+
+@pytest.mark.parametrize("blocks", [
+    [Block("text", "The sentence ends."), Block("text", "lowercase start")],
+    [Block("text", "no end"), Block("text", "Capital start")],
+    [Block("text", "the energy is"), Block("equation", ""), Block("text", "where x is small.")],
+    [Block("paragraph_title", "Results", level=1), Block("text", "and then")],
+])
+def test_paragraphs_not_joined_without_evidence(blocks):
+    assert "join_split_paragraphs" not in render_page(blocks).rules
