@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import deque
 from typing import Any, Iterator
 
 from scicurate.config import ConfigError, PdfConfig

@@ -161,6 +161,23 @@ def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSi
     return page, signals, float(score(signals)), rendered.markdown, ",".join(rendered.rules), tuple(signal_reasons(signals))
 
 
+def route_signalled(item, threshold: router.Threshold, *, high_cost_available: bool = False) -> PageResult:
+    """A signalled page and the global threshold -> its PageResult with route and reason. Pure."""
+    page, signals, page_score, markdown, rules, top = item
+    decision = router.decide(
+        router.route_key(page.page_id, page_score), threshold,
+        failed=page.status == STATUS_FAILED, has_text_layer=signals.has_text_layer,
+        high_cost_available=high_cost_available, signal_reasons=top,
+    )
+    return PageResult(
+        doc_id=page.doc_id, source=page.source, page_index=page.page_index, doc_pages=page.doc_pages,
+        status=page.status, text=markdown, parser=page.parser, parser_version=page.parser_version,
+        tier=page.tier, route=decision.route, route_reason=decision.reason, score=page_score,
+        needs_high_cost=decision.needs_high_cost, signals=signals, postprocess=rules,
+        error_reason=page.error_reason, error_message=page.error_message,
+    )
+
+
 class RoutePage(beam.DoFn):
     """Signalled page + global quantiles side input -> PageResult with its route and reason."""
 
@@ -174,22 +191,11 @@ class RoutePage(beam.DoFn):
         self.counters[name].inc()
 
     def process(self, item, quantiles) -> Iterator[PageResult]:
-        page, signals, page_score, markdown, rules, top = item
         threshold = router.threshold_from_quantiles(quantiles or [], self.config.route_budget, self.config.quantile_epsilon)
-        decision = router.decide(
-            router.route_key(page.page_id, page_score), threshold,
-            failed=page.status == STATUS_FAILED, has_text_layer=signals.has_text_layer,
-            high_cost_available=False, signal_reasons=top,
-        )
-        self._count(decision.route)
-        self._count(decision.reason.split(":", 1)[0])
-        yield PageResult(
-            doc_id=page.doc_id, source=page.source, page_index=page.page_index, doc_pages=page.doc_pages,
-            status=page.status, text=markdown, parser=page.parser, parser_version=page.parser_version,
-            tier=page.tier, route=decision.route, route_reason=decision.reason, score=page_score,
-            needs_high_cost=decision.needs_high_cost, signals=signals, postprocess=rules,
-            error_reason=page.error_reason, error_message=page.error_message,
-        )
+        result = route_signalled(item, threshold)
+        self._count(result.route)
+        self._count(result.route_reason.split(":", 1)[0])
+        yield result
 
 
 class MergeDocument(beam.DoFn):

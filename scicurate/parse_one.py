@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from scicurate.classifiers import router
 from scicurate.config import PdfConfig
 from scicurate.merge import merge_document
-from scicurate.pipelines.pdf_steps import signal_page
+from scicurate.pipelines.pdf_steps import route_signalled, signal_page
 from scicurate.records import DeadLetter, DocumentResult, PageResult, PdfInput
 
 
@@ -74,18 +73,7 @@ def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> P
 
     keys = {s[0].page_id: router.route_key(s[0].page_id, s[2]) for s in signalled}
     threshold = router.exact_threshold(list(keys.values()), config.route_budget)
-    results = []
-    for page, signals, score, markdown, rules, top in signalled:
-        decision = router.decide(keys[page.page_id], threshold, failed=page.status == "failed",
-                                 has_text_layer=signals.has_text_layer, high_cost_available=False,
-                                 signal_reasons=top)
-        results.append(PageResult(
-            doc_id=page.doc_id, source=page.source, page_index=page.page_index, doc_pages=page.doc_pages,
-            status=page.status, text=markdown, parser=page.parser, parser_version=page.parser_version,
-            tier=page.tier, route=decision.route, route_reason=decision.reason, score=score,
-            needs_high_cost=decision.needs_high_cost, signals=signals, postprocess=rules,
-            error_reason=page.error_reason, error_message=page.error_message,
-        ))
+    results = [route_signalled(item, threshold) for item in signalled]
     out = merge_document(pdf.doc_id, results)
     if out.document is None:
         dead = [d for d in out.dead_letters if d.page_index is None] or list(out.dead_letters)
@@ -93,4 +81,4 @@ def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> P
     return ParsedDocument(out.document, out.pages, out.dead_letters)
 
 
-__all__ = ["ParseFailed", "ParsedDocument", "parse_document", "dataclasses"]
+__all__ = ["ParseFailed", "ParsedDocument", "parse_document"]

@@ -3,7 +3,7 @@ import random
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.testing.util import assert_that
 from apache_beam.transforms.stats import ApproximateQuantiles
 
 from scicurate.classifiers import router
