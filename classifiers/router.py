@@ -24,7 +24,6 @@ REASON_FAILED = "failed"
 REASON_BELOW = "below_threshold"
 REASON_TOP = "top_score"
 REASON_NO_TEXT_LAYER = "no_text_layer"
-REASON_BUDGET_ZERO = "budget_zero"
 
 
 def route_key(page_id: str, score: float) -> RouteKey:
@@ -92,8 +91,8 @@ def decide(
         return RouteDecision(ROUTE_HIGH_COST, REASON_NO_TEXT_LAYER, not high_cost_available)
     above = threshold.route_all or (threshold.key is not None and tuple(key) > tuple(threshold.key))
     if not above:
-        reason = REASON_BUDGET_ZERO if threshold.key is None and not threshold.route_all else REASON_BELOW
-        return RouteDecision(ROUTE_LOW_COST, reason, False)
+        # Also when the budget rounds to zero places: the page is simply not among the top.
+        return RouteDecision(ROUTE_LOW_COST, REASON_BELOW, False)
     reason = REASON_TOP + (":" + "+".join(signal_reasons) if signal_reasons else "")
     # Without a high-cost parser the page keeps its low-cost text and is marked for a later run.
     return RouteDecision(ROUTE_HIGH_COST, reason, not high_cost_available)

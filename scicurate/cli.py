@@ -69,10 +69,6 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
         return 2
     options = pipeline_options(beam_args)
     _preflight(config)
-    logging.getLogger("scicurate").info(
-        "scicurate run pdf: %d input files, MinerU tier %s, route budget %.1f%%, runner %s",
-        len(matches), config.tier, 100 * config.route_budget, runner_name(options),
-    )
     print(f"scicurate: {len(matches)} input files; low-cost parser MinerU tier '{config.tier}'"
           f" ({'no models needed' if config.tier == 'flash' else 'local models required'});"
           f" route budget {100 * config.route_budget:g}% of pages; runner {runner_name(options)}",
@@ -97,11 +93,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _cmd_parse(args: argparse.Namespace) -> int:
     from scicurate.parse_one import ParseFailed, parse_document
 
-    try:
-        config = _pdf_config(args)
-    except ConfigError as exc:
-        print(f"scicurate: {exc}", file=sys.stderr)
-        return 2
+    config = _pdf_config(args)
     try:
         result = parse_document(args.file, config, progress=not args.quiet)
     except ParseFailed as exc:
@@ -153,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_pdf_flags(one)
 
     args, rest = parser.parse_known_args(argv)
+    # Beam's own flags are --snake_case; a leftover --kebab-case flag is a typo of ours, and
+    # Beam would only log a warning and run with the default.
+    typos = [a for a in rest if a.startswith("--") and "-" in a.split("=", 1)[0][2:]]
+    if typos:
+        parser.error(f"unrecognised arguments: {' '.join(typos)}")
     try:
         if args.command == "run" and args.pipeline == "pdf":
             return _cmd_run_pdf(args, rest)
