@@ -183,6 +183,32 @@ class LowCostParser:
             )
         return tuple(_merge_ocr_lines(blocks))
 
+    def ocr_file(
+        self, path: str, *, doc_id: str, source: str, pages: list[int], doc_pages: int
+    ) -> list[PageParse]:
+        """OCR the given 0-based pages of the PDF at `path`, whatever their text layer says."""
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument(path)
+        try:
+            out = []
+            for index in pages:
+                page = pdf[index]
+                try:
+                    stats = text_layer_stats(page)
+                    t0 = time.perf_counter()
+                    blocks = self.ocr_page(page)
+                finally:
+                    page.close()
+                out.append(PageParse(
+                    doc_id=doc_id, source=source, page_index=index, doc_pages=doc_pages,
+                    parser="rapidocr", parser_version=_rapidocr_version(), tier="ocr", status=STATUS_OK,
+                    blocks=blocks, text_layer=stats, seconds=time.perf_counter() - t0,
+                ))
+            return out
+        finally:
+            pdf.close()
+
     def parse_file(
         self,
         path: str,

@@ -127,7 +127,8 @@ class SandboxedParser:
             sys.executable, "-m", "scicurate.parsers.sandbox",
             "--tier", self.config.tier,
             "--min-text-chars", str(self.config.min_text_chars),
-            "--ocr", "1" if self.config.ocr_without_text_layer else "0",
+            # With a high-cost parser, scans are routed to it by hard rule: no stop-gap OCR.
+            "--ocr", "1" if self.config.ocr_without_text_layer and not self.config.high_cost_parser else "0",
             "--allow-download", "1" if self.config.allow_model_download else "0",
             "--parser", "1" if self.load_parser else "0",
         ]
@@ -289,6 +290,34 @@ class SandboxedParser:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def ocr_pages(self, pdf: PdfInput, pages: list[int], doc_pages: int) -> dict[int, PageParse]:
+        """OCR whole pages of a document; a page that fails comes back as a failed PageParse."""
+        work = tempfile.mkdtemp(dir=self._scratch)
+        out: dict[int, PageParse] = {}
+        try:
+            path = os.path.join(work, "doc.pdf")
+            with open(path, "wb") as fh:
+                fh.write(pdf.data)
+            for index in pages:  # one call per page: a hang or crash costs that page only
+                try:
+                    reply = self._call(
+                        {"op": "ocr", "path": path, "doc_id": pdf.doc_id, "source": pdf.source,
+                         "pages": [index], "doc_pages": doc_pages},
+                        self.config.page_timeout_s,
+                    )
+                    if not reply.get("ok"):
+                        raise _ChildFailed(reply.get("reason", REASON_PARSER_ERROR), reply.get("message", ""))
+                    out[index] = page_from_json(reply["pages"][0])
+                except _ChildFailed as exc:
+                    out[index] = PageParse(
+                        doc_id=pdf.doc_id, source=pdf.source, page_index=index, doc_pages=doc_pages,
+                        parser="rapidocr", parser_version="", tier="ocr", status=STATUS_FAILED,
+                        error_reason=exc.reason, error_message=exc.message[:2000],
+                    )
+            return out
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def _parse(self, path: str, window: PageWindow, subset: list[int] | None, timeout: float) -> list[PageParse]:
         reply = self._call(
             {"op": "parse", "path": path, "doc_id": window.doc_id, "source": window.source,
@@ -360,6 +389,12 @@ def _child_main(argv: list[str]) -> int:
                 pages = parser.parse_file(req["path"], doc_id=req["doc_id"], source=req["source"],
                                           first_page=req["first_page"], doc_pages=req["doc_pages"],
                                           page_subset=req["subset"])
+                send({"ok": True, "pages": [page_to_json(p) for p in pages]})
+            elif req["op"] == "ocr":
+                if parser is None:
+                    raise RuntimeError("this sandbox was started without a parser (split only)")
+                pages = parser.ocr_file(req["path"], doc_id=req["doc_id"], source=req["source"],
+                                        pages=req["pages"], doc_pages=req["doc_pages"])
                 send({"ok": True, "pages": [page_to_json(p) for p in pages]})
             else:
                 send({"ok": False, "reason": REASON_INTERNAL, "message": f"unknown op {req.get('op')!r}"})

@@ -69,6 +69,17 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     routed = signalled | "RoutePages" >> beam.ParDo(
         steps.RoutePage(config), quantiles=beam.pvalue.AsSingleton(quantiles, default_value=[])
     )
+    if config.high_cost_parser:
+        # -> routed pages re-parsed by the high-cost parser, the rest unchanged
+        sent = routed | "SendToHighCost" >> beam.FlatMap(steps.send_to_high_cost).with_outputs(
+            steps.HIGH_COST, main="kept")
+        reparsed = (
+            sent[steps.HIGH_COST]
+            | "KeyBySource" >> beam.Map(lambda p: ((p.doc_id, p.source), p))
+            | "GroupRouted" >> beam.GroupByKey()
+            | "ParseHighCost" >> beam.ParDo(steps.ParseHighCost(config))
+        )
+        routed = (sent.kept, reparsed) | "AllPages" >> beam.Flatten()
     # -> DocumentResult | pages: PageResult | failed: DeadLetter
     merged = (
         routed

@@ -192,10 +192,63 @@ class RoutePage(beam.DoFn):
 
     def process(self, item, quantiles) -> Iterator[PageResult]:
         threshold = router.threshold_from_quantiles(quantiles or [], self.config.route_budget, self.config.quantile_epsilon)
-        result = route_signalled(item, threshold)
+        result = route_signalled(item, threshold, high_cost_available=bool(self.config.high_cost_parser))
         self._count(result.route)
         self._count(result.route_reason.split(":", 1)[0])
         yield result
+
+
+HIGH_COST = "high_cost"
+
+
+def send_to_high_cost(page: PageResult) -> Iterator[Any]:
+    """Routed pages go to the high-cost parser (tagged output); the rest pass through."""
+    if page.route == "high_cost" and page.status != STATUS_FAILED:
+        yield TaggedOutput(HIGH_COST, page)
+    else:
+        yield page
+
+
+class ParseHighCost(beam.DoFn):
+    """((doc_id, source), [routed PageResult]) -> PageResult with the high-cost parser's text.
+
+    Re-reads the source through Beam's file systems (a few percent of pages, so cheaper than
+    carrying every page's bytes through the global routing step).
+    """
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+        self.parser = None
+        self.ok = Metrics.counter("pdf_high_cost", "pages_ok")
+        self.failed = Metrics.counter("pdf_high_cost", "pages_failed")
+
+    def setup(self) -> None:
+        from scicurate.parsers.high_cost import create
+
+        self.parser = create(self.config)
+        self.parser.setup()
+        _LOG.info("high-cost parser ready: %s", self.config.high_cost_parser)
+
+    def teardown(self) -> None:
+        if self.parser is not None:
+            self.parser.teardown()
+
+    def process(self, element) -> Iterator[PageResult]:
+        from apache_beam.io.filesystems import FileSystems
+
+        from scicurate.parsers.high_cost import reparse_routed
+
+        (_doc_id, source), pages = element
+        pages = sorted(pages, key=lambda p: p.page_index)
+        data, error = None, ""
+        try:
+            with FileSystems.open(source) as fh:
+                data = fh.read()
+        except Exception as exc:  # noqa: BLE001 - keep the low-cost pages, say why
+            error = f"{type(exc).__name__}: {exc}"
+        for page in reparse_routed(self.parser, data, pages, error):
+            (self.failed if page.needs_high_cost else self.ok).inc()
+            yield page
 
 
 class MergeDocument(beam.DoFn):

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 
 TIERS = ("flash", "basic", "standard", "advanced")
+# High-cost page parsers behind `parsers.high_cost.HighCostParser` ("" = none configured).
+HIGH_COST_PARSERS = ("rapidocr",)
 
 
 class ConfigError(ValueError):
@@ -39,7 +41,7 @@ class PdfConfig:
     quantile_epsilon: float = 0.001
     min_text_chars: int = 16
     ocr_without_text_layer: bool = True
-    high_cost_parser: str = ""        # "" = none configured: routed pages keep low-cost text
+    high_cost_parser: str = ""        # "" = none: routed pages keep low-cost text, needs_high_cost
     allow_model_download: bool = False
     num_shards: int = 1
 
@@ -62,11 +64,12 @@ class PdfConfig:
             raise ConfigError("min_text_chars must be >= 0")
         if self.num_shards < 1:
             raise ConfigError("num_shards must be at least 1")
-        if self.high_cost_parser:
+        if self.high_cost_parser and self.high_cost_parser not in HIGH_COST_PARSERS:
             raise ConfigError(
-                f"high-cost parser {self.high_cost_parser!r} is not available in this version: the "
-                "VLM page parser arrives with the LLM/VLM access layer. Run without "
-                "--high-cost-parser; routed pages are marked needs_high_cost=true for a later run."
+                f"unknown high-cost parser {self.high_cost_parser!r}; available: "
+                f"{', '.join(HIGH_COST_PARSERS)}. The VLM page parser arrives with the LLM/VLM "
+                "access layer; without --high-cost-parser, routed pages keep their low-cost text "
+                "and are marked needs_high_cost=true for a later run."
             )
 
     def replace(self, **changes) -> "PdfConfig":

@@ -73,7 +73,20 @@ def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> P
 
     keys = {s[0].page_id: router.route_key(s[0].page_id, s[2]) for s in signalled}
     threshold = router.exact_threshold(list(keys.values()), config.route_budget)
-    results = [route_signalled(item, threshold) for item in signalled]
+    results = [route_signalled(item, threshold, high_cost_available=bool(config.high_cost_parser))
+               for item in signalled]
+    if config.high_cost_parser:
+        from scicurate.parsers.high_cost import create, reparse_routed
+
+        routed = [p for p in results if p.route == "high_cost" and p.status != "failed"]
+        if routed:
+            parser = create(config)
+            parser.setup()
+            try:
+                redone = {p.page_index: p for p in reparse_routed(parser, data, routed)}
+            finally:
+                parser.teardown()
+            results = [redone.get(p.page_index, p) for p in results]
     out = merge_document(pdf.doc_id, results)
     if out.document is None:
         dead = [d for d in out.dead_letters if d.page_index is None] or list(out.dead_letters)

@@ -1,0 +1,125 @@
+"""The high-cost page parser interface, and how its output replaces a routed page's text.
+
+The router sends the most questionable pages (a few percent) here. The pipeline groups a
+document's routed pages, re-reads the source PDF (its sha256 must still equal the doc_id),
+and hands the page indices to a `HighCostParser`. Its pages replace the low-cost ones at merge.
+A page the high-cost parser fails on keeps its low-cost text, and stays `needs_high_cost`, so
+nothing is lost.
+
+Implementations: `rapidocr` (full-page OCR of the rendered page, in the sandbox; useful for
+scans and broken text layers, no help with formulas). The VLM parser (Qwen-VL / InternVL class
+on vLLM) plugs in here with the LLM/VLM access layer, with its own post-processing rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from scicurate.config import HIGH_COST_PARSERS, ConfigError, PdfConfig
+from scicurate.records import STATUS_OK, PageParse, PageResult, PdfInput
+
+REASON_SOURCE_CHANGED = "source_changed"
+REASON_HIGH_COST_FAILED = "high_cost_failed"
+
+
+class HighCostParser(ABC):
+    """Parses chosen pages of one document. Load once per worker; never raises for bad input."""
+
+    name: str = ""
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Load models / start processes. Raise ConfigError if the parser cannot run here."""
+
+    @abstractmethod
+    def parse_pages(self, pdf: PdfInput, pages: Sequence[int], doc_pages: int) -> dict[int, PageParse]:
+        """Parse the 0-based `pages` of `pdf`; every requested index gets a PageParse (ok or failed)."""
+
+    def teardown(self) -> None:
+        """Release what `setup` took."""
+
+
+class RapidOcrHighCostParser(HighCostParser):
+    """Full-page OCR with RapidOCR on PDFium renders, run in the sandboxed child process."""
+
+    name = "rapidocr"
+
+    def setup(self) -> None:
+        from scicurate.parsers.sandbox import SandboxedParser
+
+        self._sandbox = SandboxedParser(self.config)
+        self._sandbox.start()
+
+    def parse_pages(self, pdf: PdfInput, pages: Sequence[int], doc_pages: int) -> dict[int, PageParse]:
+        return self._sandbox.ocr_pages(pdf, list(pages), doc_pages)
+
+    def teardown(self) -> None:
+        sandbox = getattr(self, "_sandbox", None)
+        if sandbox is not None:
+            sandbox.close()
+
+
+_REGISTRY: dict[str, type[HighCostParser]] = {RapidOcrHighCostParser.name: RapidOcrHighCostParser}
+assert set(_REGISTRY) == set(HIGH_COST_PARSERS), "config.HIGH_COST_PARSERS lists the registry"
+
+
+def create(config: PdfConfig) -> HighCostParser:
+    try:
+        return _REGISTRY[config.high_cost_parser](config)
+    except KeyError:
+        raise ConfigError(f"unknown high-cost parser {config.high_cost_parser!r}") from None
+
+
+def apply_high_cost(low: PageResult, high: PageParse | None, markdown: str, rules: str,
+                    failure: tuple[str, str] | None = None) -> PageResult:
+    """The page row after the high-cost parser: its text if it succeeded, else the low-cost row.
+
+    Routing facts (route, reason, score, signals) stay: they say why the page was sent here.
+    """
+    if high is not None and high.status == STATUS_OK and failure is None:
+        return dataclasses.replace(
+            low, text=markdown, parser=high.parser, parser_version=high.parser_version, tier=high.tier,
+            needs_high_cost=False, postprocess=rules, error_reason="", error_message="",
+        )
+    if failure is not None:
+        reason, message = failure
+    elif high is not None:
+        reason, message = high.error_reason, high.error_message
+    else:
+        reason, message = "no_result", "the high-cost parser returned nothing for this page"
+    return dataclasses.replace(
+        low, needs_high_cost=True, error_reason=f"{REASON_HIGH_COST_FAILED}:{reason}", error_message=message[:2000],
+    )
+
+
+def reparse_routed(parser: HighCostParser, source_bytes: bytes | None, routed: Sequence[PageResult],
+                   read_error: str = "") -> list[PageResult]:
+    """Re-parse one document's routed pages; returns one PageResult per input page. Pure but for
+    the parser call. `source_bytes` is the source re-read from storage (None if that failed)."""
+    from scicurate.parsers.postprocess import render_page
+
+    if not routed:
+        return []
+    first = routed[0]
+    if source_bytes is None:
+        return [apply_high_cost(p, None, "", "", ("unreadable", read_error or "source not readable"))
+                for p in routed]
+    pdf = PdfInput.from_bytes(first.source, source_bytes)
+    if pdf.doc_id != first.doc_id:
+        message = f"{first.source} changed since it was split (sha256 {pdf.doc_id[:12]}… != {first.doc_id[:12]}…)"
+        return [apply_high_cost(p, None, "", "", (REASON_SOURCE_CHANGED, message)) for p in routed]
+    results = parser.parse_pages(pdf, [p.page_index for p in routed], first.doc_pages)
+    out = []
+    for page in routed:
+        high = results.get(page.page_index)
+        if high is not None and high.status == STATUS_OK:
+            rendered = render_page(high.blocks)
+            out.append(apply_high_cost(page, high, rendered.markdown, ",".join(rendered.rules)))
+        else:
+            out.append(apply_high_cost(page, high, "", ""))
+    return out
