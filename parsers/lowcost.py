@@ -244,11 +244,12 @@ class LowCostParser:
                 if len(text_pages) == n:
                     page_range = ""
                 result = self._parser.parse(path, page_range=page_range).to_dict()
-                for pos, page in enumerate(result.get("pages") or ()):
-                    idx = page.get("page_idx", pos)
-                    # With a page_range MinerU renumbers from 0 over the kept pages.
-                    window_idx = text_pages[pos] if page_range else idx
-                    mineru_pages[window_idx] = page
+                # MinerU keeps the window's own 0-based page numbers under a page_range, and
+                # inserts empty placeholders for pages it could not rewrite: map by page_idx.
+                for page in result.get("pages") or ():
+                    idx = page.get("page_idx")
+                    if isinstance(idx, int) and idx in has_text:
+                        mineru_pages[idx] = page
             per_page_seconds = (time.perf_counter() - started) / max(1, len(text_pages))
             out: list[PageParse] = []
             for i in indices:
