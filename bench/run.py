@@ -1,0 +1,286 @@
+"""Run every benchmark: our stage and its baseline interleaved (A B A B …), medians, one run.
+
+    python bench/run.py [--only NAME ...] [--repeat 3] [--out bench/results] [--corpus DIR]
+
+Writes `OUT/<name>.json` per benchmark, `OUT/README.md` (a Markdown table) and `OUT/<name>.png`
+(items/s of each side per repeat). A benchmark whose stage is not built yet runs its baseline
+only and says which issue brings "ours"; it is never given a made-up number.
+
+Baselines now: raw MinerU page parsing, raw trafilatura extraction, datasketch per-document
+MinHash, raw fastText predict. Later issues add their "ours" side to the same registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+@dataclass
+class Side:
+    """One side of a benchmark: `prepare()` once, then `run(state) -> items processed` timed."""
+
+    label: str
+    run: Callable[[Any], int]
+    prepare: Callable[[], Any] = lambda: None
+
+
+@dataclass
+class Benchmark:
+    name: str
+    unit: str
+    inputs: Callable[[Path], Any]          # corpus dir -> inputs, or None when absent (skip)
+    baseline: Callable[[Any], Side]
+    ours: Callable[[Any], Side] | None      # None: our stage is not built yet
+    pending: str = ""                       # which issue brings "ours"
+
+
+# ---- benchmarks ---------------------------------------------------------------------------
+
+def _pdf_inputs(corpus: Path):
+    files = sorted(glob.glob(str(corpus / "pdf" / "sci" / "*.pdf")))
+    if not files:
+        files = sorted(glob.glob(str(ROOT / "tests" / "fixtures" / "pdf" / "*.pdf")))
+    from pdf_lowcost import count_pages
+
+    counts = count_pages(files)
+    return {"paths": sorted(counts), "pages": sum(counts.values())}
+
+
+def _pdf_baseline(inp) -> Side:
+    from pdf_lowcost import run_baseline
+
+    def run(_state) -> int:
+        _seconds, pages = run_baseline(inp["paths"], "flash")
+        return pages
+    return Side("mineru direct (flash)", run)
+
+
+def _pdf_ours(inp) -> Side:
+    from pdf_lowcost import run_ours
+
+    def prepare():
+        work = tempfile.mkdtemp(prefix="bench-run-pdf-")
+        os.makedirs(os.path.join(work, "in"))
+        for i, path in enumerate(inp["paths"]):
+            os.symlink(os.path.abspath(path), os.path.join(work, "in", f"{i:04d}.pdf"))
+        return {"work": work, "n": 0}
+
+    def run(state) -> int:
+        state["n"] += 1
+        _seconds, summary = run_ours(os.path.join(state["work"], "in", "*.pdf"), "flash",
+                                     os.path.join(state["work"], f"out{state['n']}"))
+        return summary["pages"]
+    return Side("scicurate run pdf (flash)", run, prepare)
+
+
+def _html_inputs(corpus: Path):
+    pages = sorted(glob.glob(str(corpus / "html" / "trafilatura_eval" / "pages" / "*.html")))
+    if not pages:
+        return None
+    return [Path(p).read_text(encoding="utf-8", errors="replace") for p in pages]
+
+
+def _trafilatura_baseline(htmls) -> Side:
+    def run(_state) -> int:
+        import trafilatura
+
+        for html in htmls:
+            trafilatura.extract(html)
+        return len(htmls)
+    return Side("trafilatura.extract", run)
+
+
+def _texts_inputs(corpus: Path):
+    path = corpus / "text" / "labeled_texts.dev.jsonl"
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _minhash_baseline(rows) -> Side:
+    def run(_state) -> int:
+        from datasketch import MinHash
+
+        for row in rows:
+            tokens = row["text"].lower().split()
+            mh = MinHash(num_perm=128, seed=1)
+            mh.update_batch([" ".join(tokens[i:i + 5]).encode("utf-8") for i in range(max(1, len(tokens) - 4))])
+        return len(rows)
+    return Side("datasketch MinHash per document (128 perm, 5-gram)", run)
+
+
+def _fasttext_baseline(rows) -> Side:
+    def prepare():
+        import fasttext
+
+        # A small supervised model trained here on the labelled texts (seeded, one thread):
+        # no model download, and predict cost does not depend on what the model knows.
+        path = tempfile.mktemp(suffix=".txt", prefix="bench-ft-")
+        with open(path, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(f"__label__{row['domain'].replace(' ', '_')} {' '.join(row['text'].lower().split())}\n")
+        model = fasttext.train_supervised(path, epoch=5, thread=1, seed=1, verbose=0)
+        os.unlink(path)
+        return {"model": model, "texts": [" ".join(r["text"].lower().split()) for r in rows]}
+
+    def run(state) -> int:
+        state["model"].predict(state["texts"], k=1)
+        return len(state["texts"])
+    return Side("fasttext predict (supervised, dim 100)", run, prepare)
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark("pdf_lowcost", "pages", _pdf_inputs, _pdf_baseline, _pdf_ours),
+    Benchmark("web_extract", "pages", _html_inputs, _trafilatura_baseline, None,
+              pending="issue 6 (domain-centric web triage) brings the web extraction stage"),
+    Benchmark("minhash", "documents", _texts_inputs, _minhash_baseline, None,
+              pending="issue 5 (dedup) brings batch MinHash"),
+    Benchmark("fasttext_predict", "texts", _texts_inputs, _fasttext_baseline, None,
+              pending="issue 7 (taxonomy recall) brings the domain classifiers"),
+]
+
+
+# ---- runner -------------------------------------------------------------------------------
+
+def measure(bench: Benchmark, inputs: Any, repeat: int) -> dict[str, Any]:
+    sides = {"baseline": bench.baseline(inputs)}
+    if bench.ours is not None:
+        sides["ours"] = bench.ours(inputs)
+    states = {k: side.prepare() for k, side in sides.items()}
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in sides}
+    for r in range(repeat):
+        order = ["baseline", "ours"] if r % 2 == 0 else ["ours", "baseline"]  # A B, then B A
+        for key in order:
+            if key not in sides:
+                continue
+            started = time.perf_counter()
+            items = sides[key].run(states[key])
+            seconds = time.perf_counter() - started
+            runs[key].append({"seconds": seconds, "items": items, "items_per_s": items / seconds})
+            print(f"  {bench.name} repeat {r + 1} {key:8s} {seconds:8.2f} s  {items / seconds:10.1f} {bench.unit}/s",
+                  flush=True)
+    result: dict[str, Any] = {"name": bench.name, "unit": bench.unit, "repeat": repeat}
+    for key, side in sides.items():
+        items = {run["items"] for run in runs[key]}
+        if len(items) != 1:
+            raise RuntimeError(f"{bench.name}/{key} processed a different number of items per repeat: {items}")
+        result[key] = {"label": side.label, "median_seconds": statistics.median(r["seconds"] for r in runs[key]),
+                       "median_items_per_s": statistics.median(r["items_per_s"] for r in runs[key]),
+                       "items": items.pop(), "runs": runs[key]}
+    if "ours" in result:
+        if result["ours"]["items"] != result["baseline"]["items"]:
+            raise RuntimeError(f"{bench.name}: ours and baseline processed different inputs")
+        ratio = result["ours"]["median_seconds"] / result["baseline"]["median_seconds"]
+        result["time_ratio_ours_over_baseline"] = ratio
+        result["overhead_pct"] = 100 * (ratio - 1)
+    else:
+        result["ours"] = None
+        result["pending"] = bench.pending
+    return result
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for key, colour in (("baseline", "#888888"), ("ours", "#1f77b4")):
+        side = result.get(key)
+        if side:
+            ax.plot(range(1, len(side["runs"]) + 1), [r["items_per_s"] for r in side["runs"]], "o-",
+                    color=colour, label=side["label"])
+    ax.set_xlabel("repeat")
+    ax.set_ylabel(f"{result['unit']}/s")
+    title = result["name"]
+    if result.get("time_ratio_ours_over_baseline"):
+        title += f"  (time ratio ours/baseline {result['time_ratio_ours_over_baseline']:.3f})"
+    ax.set_title(title, fontsize=9)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def table(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}. Medians of "
+        f"{env['repeat']} interleaved repeats (A B, B A, …). Regenerate with `python bench/run.py`.",
+        "",
+        "| benchmark | items | baseline | baseline items/s | ours | ours items/s | time ratio ours/baseline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.get("skipped"):
+            lines.append(f"| {r['name']} | – | skipped: {r['skipped']} | | | | |")
+            continue
+        base = r["baseline"]
+        if r["ours"]:
+            ours = r["ours"]
+            lines.append(f"| {r['name']} | {base['items']} {r['unit']} | {base['label']} | "
+                         f"{base['median_items_per_s']:.2f} | {ours['label']} | {ours['median_items_per_s']:.2f} | "
+                         f"{r['time_ratio_ours_over_baseline']:.3f} |")
+        else:
+            lines.append(f"| {r['name']} | {base['items']} {r['unit']} | {base['label']} | "
+                         f"{base['median_items_per_s']:.2f} | not built yet: {r['pending']} | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--corpus", default=os.environ.get("SCICURATE_CORPUS", str(ROOT.parent / "shared" / "corpus")))
+    args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+           "repeat": args.repeat}
+    names = set(args.only or [b.name for b in BENCHMARKS])
+    unknown = names - {b.name for b in BENCHMARKS}
+    if unknown:
+        ap.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    results = []
+    for bench in BENCHMARKS:
+        if bench.name not in names:
+            continue
+        inputs = bench.inputs(Path(args.corpus))
+        if inputs is None:
+            result = {"name": bench.name, "skipped": f"no inputs under {args.corpus}"}
+        else:
+            print(f"bench {bench.name}", flush=True)
+            result = measure(bench, inputs, args.repeat)
+            plot(result, out / f"{bench.name}.png")
+        result["environment"] = env
+        (out / f"{bench.name}.json").write_text(json.dumps(result, indent=2))
+        results.append(result)
+    (out / "README.md").write_text(table(results, env))
+    print(table(results, env))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
