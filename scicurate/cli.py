@@ -6,8 +6,10 @@ import argparse
 import json
 import logging
 import sys
+import time
 from typing import Any, Sequence
 
+from scicurate import __version__
 from scicurate.config import PRESETS, TIERS, ConfigError, PdfConfig
 
 
@@ -44,6 +46,34 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--high-cost-parser", help="high-cost page parser (none available yet)")
 
 
+def _write_run_info(output: str, info: dict[str, Any]) -> None:
+    """Run metadata beside the datasets (wall time varies per run, so it is not in the data)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.create(FileSystems.join(output.rstrip("/"), "run_info.json")) as fh:
+            fh.write(json.dumps(info, indent=2, sort_keys=True).encode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - metadata must not fail a finished run
+        logging.getLogger("scicurate").warning("could not write run_info.json: %s", exc)
+
+
+def _cmd_eval(args: argparse.Namespace, command) -> int:
+    report = command.run(args)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(report.to_text())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from scicurate.report import write_report
+
+    path = write_report(args.run_dir, args.output)
+    print(path)
+    return 0
+
+
 def _preflight(config: PdfConfig) -> None:
     """Start the parser once here, so a missing model set fails before any input is read."""
     from scicurate.parsers.sandbox import SandboxedParser
@@ -73,8 +103,14 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
           f" ({'no models needed' if config.tier == 'flash' else 'local models required'});"
           f" route budget {100 * config.route_budget:g}% of pages; runner {runner_name(options)}",
           file=sys.stderr)
+    started = time.perf_counter()
     with beam.Pipeline(options=options) as pipeline:
         pdf_pipeline.build(pipeline, args.input, args.output, config)
+    _write_run_info(args.output, {
+        "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
+        "tier": config.tier, "inputs": len(matches), "input": args.input,
+        "scicurate_version": __version__,
+    })
     summary_path = FileSystems.join(args.output.rstrip("/"), "summary.json")
     try:
         with FileSystems.open(summary_path) as fh:
@@ -144,6 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     one.add_argument("--route-budget", type=float, help="fraction of this document's pages to mark for the VLM")
     _add_pdf_flags(one)
 
+    from scicurate.evals import commands as eval_commands
+
+    evaluate = sub.add_parser("eval", help="score a stage against a published ground-truth format")
+    eval_sub = evaluate.add_subparsers(dest="eval_name", required=True)
+    evals = eval_commands()
+    for name, command in evals.items():
+        ep = eval_sub.add_parser(name, help=command.help)
+        command.add_arguments(ep)
+        ep.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+    rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
+    rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
+    rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
+
     args, rest = parser.parse_known_args(argv)
     # Beam's own flags are --snake_case; a leftover --kebab-case flag is a typo of ours, and
     # Beam would only log a warning and run with the default.
@@ -155,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run_pdf(args, rest)
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        if args.command == "eval":
+            return _cmd_eval(args, evals[args.eval_name])
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_parse(args)
     except ConfigError as exc:
         print(f"scicurate: configuration error: {exc}", file=sys.stderr)
