@@ -125,19 +125,30 @@ def _minhash_baseline(rows) -> Side:
     return Side("datasketch MinHash per document (128 perm, 5-gram)", run)
 
 
+_TRAIN_FASTTEXT = """
+import sys, fasttext
+model = fasttext.train_supervised(sys.argv[1], epoch=5, thread=1, seed=1, verbose=0)
+model.save_model(sys.argv[2])
+"""
+
+
 def _fasttext_baseline(rows) -> Side:
     def prepare():
+        import subprocess
+
         import fasttext
 
-        # A small supervised model trained here on the labelled texts (seeded, one thread):
-        # no model download, and predict cost does not depend on what the model knows.
-        path = tempfile.mktemp(suffix=".txt", prefix="bench-ft-")
-        with open(path, "w", encoding="utf-8") as fh:
+        # A small supervised model trained on the labelled texts (seeded, one thread): no model
+        # download, and predict cost does not depend on what the model knows. It is trained in a
+        # fresh interpreter: after MinerU/onnxruntime ran in this process, fastText's training
+        # hit NaN (its predict is unaffected).
+        work = tempfile.mkdtemp(prefix="bench-ft-")
+        train, model_path = os.path.join(work, "train.txt"), os.path.join(work, "model.bin")
+        with open(train, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(f"__label__{row['domain'].replace(' ', '_')} {' '.join(row['text'].lower().split())}\n")
-        model = fasttext.train_supervised(path, epoch=5, thread=1, seed=1, verbose=0)
-        os.unlink(path)
-        return {"model": model, "texts": [" ".join(r["text"].lower().split()) for r in rows]}
+        subprocess.run([sys.executable, "-c", _TRAIN_FASTTEXT, train, model_path], check=True, timeout=600)
+        return {"model": fasttext.load_model(model_path), "texts": [" ".join(r["text"].lower().split()) for r in rows]}
 
     def run(state) -> int:
         state["model"].predict(state["texts"], k=1)

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from scicurate.config import ConfigError, PdfConfig
@@ -90,6 +91,19 @@ def page_to_json(p: PageParse) -> dict[str, Any]:
                        "image_area_ratio": p.text_layer.image_area_ratio, "text": p.text_layer.text},
         "error_reason": p.error_reason, "error_message": p.error_message, "seconds": p.seconds,
     }
+
+
+@dataclass
+class InFlight:
+    """A window sent to the child whose pages have not been collected yet."""
+
+    window: PageWindow
+    bad: list[PageParse]
+    todo: list[int]
+    work: str
+    path: str = ""
+    deadline: float = 0.0
+    error: "_ChildFailed | None" = None
 
 
 def failed_page(window: PageWindow, page_index: int, reason: str, message: str) -> PageParse:
@@ -207,21 +221,28 @@ class SandboxedParser:
             if chunks.endswith(b"\n"):
                 return json.loads(chunks.decode("utf-8"))
 
-    def _call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, Any]) -> None:
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
             self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self._kill()
+            self.restarts += 1
+            raise _ChildFailed(REASON_PARSER_CRASH, f"parser process pipe broke: {exc}") from None
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        try:
             return self._read(timeout)
         except _ChildFailed:
             self._kill()
             self.restarts += 1
             raise
-        except (BrokenPipeError, OSError) as exc:
-            self._kill()
-            self.restarts += 1
-            raise _ChildFailed(REASON_PARSER_CRASH, f"parser process pipe broke: {exc}") from None
+
+    def _call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._send(request)
+        return self._receive(timeout)
 
     # -- operations ----------------------------------------------------------------------
     def split(self, pdf: PdfInput) -> Iterator[PageWindow]:
@@ -261,34 +282,61 @@ class SandboxedParser:
 
     def parse_window(self, window: PageWindow) -> list[PageParse]:
         """Parse every page of a window. Never raises for bad input: failures become failed pages."""
+        return self.finish_window(self.begin_window(window))
+
+    def begin_window(self, window: PageWindow) -> "InFlight":
+        """Send a window to the child and return at once; `finish_window` collects the pages.
+
+        While the child parses, the caller can do other work (the pipeline computes signals and
+        routes the previous window's pages): one request in flight, never more.
+        """
         damaged = dict(window.damaged)
         bad = [failed_page(window, i, REASON_DAMAGED_STREAM, msg) for i, msg in sorted(damaged.items())]
         todo = [i - window.first_page for i in window.page_indices if i not in damaged]
+        flight = InFlight(window=window, bad=bad, todo=todo, work=tempfile.mkdtemp(dir=self._scratch))
         if not todo:
-            return bad
+            return flight
+        flight.path = os.path.join(flight.work, "window.pdf")
+        with open(flight.path, "wb") as fh:
+            fh.write(window.pdf_bytes)
+        timeout = self.config.page_timeout_s * len(todo)
         subset = None if len(todo) == window.num_pages else todo
-        work = tempfile.mkdtemp(dir=self._scratch)
         try:
-            path = os.path.join(work, "window.pdf")
-            with open(path, "wb") as fh:
-                fh.write(window.pdf_bytes)
-            try:
-                pages = self._parse(path, window, subset, self.config.page_timeout_s * len(todo))
-                return sorted(pages + bad, key=lambda p: p.page_index)
-            except _ChildFailed as exc:
-                if len(todo) == 1:
-                    return sorted(bad + [failed_page(window, window.first_page + todo[0], exc.reason, exc.message)],
-                                  key=lambda p: p.page_index)
-            # The window failed as a whole: isolate the bad page(s) one by one.
-            pages = list(bad)
-            for i in todo:
+            self._send({"op": "parse", "path": flight.path, "doc_id": window.doc_id, "source": window.source,
+                        "first_page": window.first_page, "doc_pages": window.doc_pages, "subset": subset})
+            flight.deadline = time.monotonic() + timeout
+        except _ChildFailed as exc:
+            flight.error = exc
+        return flight
+
+    def finish_window(self, flight: "InFlight") -> list[PageParse]:
+        window = flight.window
+        try:
+            if not flight.todo:
+                return sorted(flight.bad, key=lambda p: p.page_index)
+            if flight.error is None:
                 try:
-                    pages.extend(self._parse(path, window, [i], self.config.page_timeout_s))
+                    reply = self._receive(max(0.001, flight.deadline - time.monotonic()))
+                    if not reply.get("ok"):
+                        raise _ChildFailed(reply.get("reason", REASON_PARSER_ERROR), reply.get("message", ""))
+                    pages = [page_from_json(p) for p in reply["pages"]]
+                    return sorted(pages + flight.bad, key=lambda p: p.page_index)
                 except _ChildFailed as exc:
-                    pages.append(failed_page(window, window.first_page + i, exc.reason, exc.message))
+                    flight.error = exc
+            exc = flight.error
+            if len(flight.todo) == 1:
+                only = failed_page(window, window.first_page + flight.todo[0], exc.reason, exc.message)
+                return sorted(flight.bad + [only], key=lambda p: p.page_index)
+            # The window failed as a whole: isolate the bad page(s) one by one.
+            pages = list(flight.bad)
+            for i in flight.todo:
+                try:
+                    pages.extend(self._parse(flight.path, window, [i], self.config.page_timeout_s))
+                except _ChildFailed as err:
+                    pages.append(failed_page(window, window.first_page + i, err.reason, err.message))
             return sorted(pages, key=lambda p: p.page_index)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(flight.work, ignore_errors=True)
 
     def ocr_pages(self, pdf: PdfInput, pages: list[int], doc_pages: int) -> dict[int, PageParse]:
         """OCR whole pages of a document; a page that fails comes back as a failed PageParse."""

@@ -119,23 +119,35 @@ class SplitPdf(_SandboxDoFn):
 
 
 class ParseWindow(_SandboxDoFn):
-    """PageWindow -> PageParse per page (failed pages included, never dropped)."""
+    """PageWindow -> PageParse per page (failed pages included, never dropped).
+
+    One window stays in flight: the next window is sent to the parser process before the
+    previous window's pages are emitted, so the signals, routing and shuffle-writing that
+    follow in this worker run while the parser works instead of after it. The last window of a
+    bundle is collected in finish_bundle.
+    """
 
     def __init__(self, config: PdfConfig) -> None:
         super().__init__(config)
         self.pages_ok = Metrics.counter("pdf_parse", "pages_ok")
         self.pages_failed = Metrics.counter("pdf_parse", "pages_failed")
         self.pages_ocr = Metrics.counter("pdf_parse", "pages_ocr")
+        self._pending = None
         self._done = 0
         self._started = 0.0
         self._last_log = 0.0
 
     def start_bundle(self) -> None:
+        self._pending = None
         if not self._started:
             self._started = time.monotonic()
 
-    def process(self, window: PageWindow) -> Iterator[PageParse]:
-        for page in self._sandbox.parse_window(window):  # type: ignore[union-attr]
+    def _collect(self) -> list[PageParse]:
+        if self._pending is None:
+            return []
+        pages = self._sandbox.finish_window(self._pending)  # type: ignore[union-attr]
+        self._pending = None
+        for page in pages:
             if page.status == STATUS_FAILED:
                 self.pages_failed.inc()
                 Metrics.counter("pdf_parse", f"failed_{page.error_reason}").inc()
@@ -143,13 +155,24 @@ class ParseWindow(_SandboxDoFn):
                 self.pages_ok.inc()
                 if page.parser == "rapidocr":
                     self.pages_ocr.inc()
-            self._done += 1
-            yield page
+        self._done += len(pages)
         now = time.monotonic()
         if now - self._last_log > 10:
             self._last_log = now
             rate = self._done / max(1e-6, now - self._started)
             _LOG.info("parsed %d pages in this worker (%.2f pages/s)", self._done, rate)
+        return pages
+
+    def process(self, window: PageWindow) -> Iterator[PageParse]:
+        previous = self._collect()
+        self._pending = self._sandbox.begin_window(window)  # type: ignore[union-attr]
+        yield from previous
+
+    def finish_bundle(self) -> Iterator[Any]:
+        from apache_beam.transforms.window import GlobalWindows
+
+        for page in self._collect():
+            yield GlobalWindows.windowed_value(page)
 
 
 def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSignals, float, str, str, tuple[str, ...]]:
