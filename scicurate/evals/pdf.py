@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from scicurate.config import ConfigError, PdfConfig
 from scicurate.evals import EvalCommand, EvalReport, register
@@ -77,22 +77,21 @@ def _char_masks(pattern: Sequence) -> dict:
     return masks
 
 
-def levenshtein(a: Sequence, b: Sequence) -> int:
-    """Unit-cost edit distance (insert, delete, substitute) between two sequences.
+def _myers_scores(pattern: Sequence, text: Sequence, *, search: bool) -> Iterator[int]:
+    """Myers' bit-vector edit-distance recurrence (Hyyrö's formulation), one score per text item.
 
-    Myers' bit-vector algorithm in Hyyrö's formulation, one Python integer as the bit vector:
-    O(len(longer)) big-integer operations on len(shorter)-bit integers.
+    `search=False`: the score after item j is levenshtein(pattern, text[:j+1]) (a top row of
+    0, 1, 2, …). `search=True`: min over start i of levenshtein(pattern, text[i:j+1]) (a top row
+    of zeros: a match may start anywhere). The two differ only in the carry shifted into the
+    horizontal-positive vector. `pattern` must be non-empty.
     """
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(b)
-    if m == 0:
-        return len(a)
-    peq = _char_masks(b)
+    m = len(pattern)
+    peq = _char_masks(pattern)
     full = (1 << m) - 1
     high = 1 << (m - 1)
+    carry = 0 if search else 1
     pv, mv, score = full, 0, m
-    for ch in a:
+    for ch in text:
         eq = peq.get(ch, 0)
         xv = eq | mv
         xh = (((eq & pv) + pv) ^ pv) | eq
@@ -102,10 +101,25 @@ def levenshtein(a: Sequence, b: Sequence) -> int:
             score += 1
         elif mh & high:
             score -= 1
-        ph = ((ph << 1) | 1) & full
+        ph = ((ph << 1) | carry) & full
         mh = (mh << 1) & full
         pv = mh | (~(xv | ph) & full)
         mv = ph & xv
+        yield score
+
+
+def levenshtein(a: Sequence, b: Sequence) -> int:
+    """Unit-cost edit distance (insert, delete, substitute) between two sequences.
+
+    O(len(longer)) big-integer operations on len(shorter)-bit integers (`_myers_scores`).
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return len(a)
+    score = len(b)
+    for score in _myers_scores(b, a, search=False):
+        pass
     return score
 
 
@@ -119,32 +133,8 @@ def normalized_levenshtein(a: Sequence, b: Sequence) -> float:
 
 
 def _search_distances(pattern: Sequence, text: Sequence) -> list[int]:
-    """For each end position j of `text`: min over start i of levenshtein(pattern, text[i:j+1]).
-
-    Myers' approximate string matching (the same recurrence as `levenshtein`, with a zero top row).
-    """
-    m = len(pattern)
-    peq = _char_masks(pattern)
-    full = (1 << m) - 1
-    high = 1 << (m - 1)
-    pv, mv, score = full, 0, m
-    out = []
-    for ch in text:
-        eq = peq.get(ch, 0)
-        xv = eq | mv
-        xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = mv | (~(xh | pv) & full)
-        mh = pv & xh
-        if ph & high:
-            score += 1
-        elif mh & high:
-            score -= 1
-        ph = (ph << 1) & full
-        mh = (mh << 1) & full
-        pv = mh | (~(xv | ph) & full)
-        mv = ph & xv
-        out.append(score)
-    return out
+    """For each end position j of `text`: min over start i of levenshtein(pattern, text[i:j+1])."""
+    return list(_myers_scores(pattern, text, search=True))
 
 
 def substring_distance(pattern: Sequence, text: Sequence) -> int:
