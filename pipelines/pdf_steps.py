@@ -121,10 +121,9 @@ class SplitPdf(_SandboxDoFn):
 class ParseWindow(_SandboxDoFn):
     """PageWindow -> PageParse per page (failed pages included, never dropped).
 
-    One window stays in flight: the next window is sent to the parser process before the
-    previous window's pages are emitted, so the signals, routing and shuffle-writing that
-    follow in this worker run while the parser works instead of after it. The last window of a
-    bundle is collected in finish_bundle.
+    Synchronous on purpose: keeping one window in flight and emitting the last in
+    finish_bundle corrupted elements under the FnApiRunner's multi-process mode, so the
+    parser's begin/finish API is not used here until that is understood.
     """
 
     def __init__(self, config: PdfConfig) -> None:
@@ -164,15 +163,8 @@ class ParseWindow(_SandboxDoFn):
         return pages
 
     def process(self, window: PageWindow) -> Iterator[PageParse]:
-        previous = self._collect()
         self._pending = self._sandbox.begin_window(window)  # type: ignore[union-attr]
-        yield from previous
-
-    def finish_bundle(self) -> Iterator[Any]:
-        from apache_beam.transforms.window import GlobalWindows
-
-        for page in self._collect():
-            yield GlobalWindows.windowed_value(page)
+        yield from self._collect()
 
 
 def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSignals, float, str, str, tuple[str, ...]]:
