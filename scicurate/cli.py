@@ -67,9 +67,13 @@ def _cmd_eval(args: argparse.Namespace, command) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from scicurate.report import write_report
+    from scicurate.report import ReportError, write_report
 
-    path = write_report(args.run_dir, args.output)
+    try:
+        path = write_report(args.run_dir, args.output)
+    except ReportError as exc:
+        print(f"scicurate: report: {exc}", file=sys.stderr)
+        return 1
     print(path)
     return 0
 

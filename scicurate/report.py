@@ -311,21 +311,24 @@ def _hbar(categories: dict[str, dict[str, int]], series: Sequence[str], title: s
         labels = [name if len(name) <= 48 else name[:45] + "…" for name, _ in rows]
         y = np.arange(len(rows))[::-1]
         left = np.zeros(len(rows))
-        for name in series:
+        present = [s for s in series if any(c.get(s) for _, c in rows)]
+        for name in present:
             values = np.array([counts.get(name, 0) for _, counts in rows], dtype=float)
-            if values.any():
-                bars = ax.barh(y, values, left=left, color=COLOURS.get(name, COLOURS["bar"]), label=name)
-                ax.bar_label(bars, labels=[str(int(v)) if v else "" for v in values], label_type="center",
-                             fontsize=8, color="white")
+            bars = ax.barh(y, values, left=left, color=COLOURS.get(name, COLOURS["bar"]), label=name)
+            if len(present) > 1:  # segment counts only where a bar has several segments
+                ax.bar_label(bars, labels=[str(int(v)) if v and v != t else "" for v, t in
+                                           zip(values, [sum(c.values()) for _, c in rows])],
+                             label_type="center", fontsize=8, color="white")
             left += values
         for yi, total in zip(y, left):
             ax.text(total, yi, f" {int(total)}", va="center", fontsize=8)
         ax.set_yticks(y, labels, fontsize=8)
         ax.set_xlim(0, max(left.max(), 1) * 1.15)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(xlabel)
         ax.set_title(title, fontsize=10)
-        if len([s for s in series if any(c.get(s) for _, c in rows)]) > 1:
-            ax.legend(fontsize=8, loc="lower right")
+        if len(present) > 1:
+            fig.legend(fontsize=8, loc="outside lower center", ncols=len(present), frameon=False)
         return _png_base64(fig)
 
 
@@ -361,10 +364,11 @@ def _score_histogram(pages: pa.Table) -> str:
             ax.set_ylabel("pages (log scale)")
         else:
             ax.set_ylabel("pages")
+            ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0, 1.05 + width / 2], ["0", "0.25", "0.5", "0.75", "1", "no text\nlayer"])
         ax.set_xlabel("questionability score")
         ax.set_title("Questionability score by route", fontsize=10)
-        ax.legend(fontsize=8)
+        fig.legend(fontsize=8, loc="outside lower center", ncols=3, frameon=False)
         return _png_base64(fig)
 
 
