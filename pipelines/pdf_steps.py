@@ -131,21 +131,16 @@ class ParseWindow(_SandboxDoFn):
         self.pages_ok = Metrics.counter("pdf_parse", "pages_ok")
         self.pages_failed = Metrics.counter("pdf_parse", "pages_failed")
         self.pages_ocr = Metrics.counter("pdf_parse", "pages_ocr")
-        self._pending = None
         self._done = 0
         self._started = 0.0
         self._last_log = 0.0
 
     def start_bundle(self) -> None:
-        self._pending = None
         if not self._started:
             self._started = time.monotonic()
 
-    def _collect(self) -> list[PageParse]:
-        if self._pending is None:
-            return []
-        pages = self._sandbox.finish_window(self._pending)  # type: ignore[union-attr]
-        self._pending = None
+    def process(self, window: PageWindow) -> Iterator[PageParse]:
+        pages = self._sandbox.parse_window(window)  # type: ignore[union-attr]
         for page in pages:
             if page.status == STATUS_FAILED:
                 self.pages_failed.inc()
@@ -160,11 +155,7 @@ class ParseWindow(_SandboxDoFn):
             self._last_log = now
             rate = self._done / max(1e-6, now - self._started)
             _LOG.info("parsed %d pages in this worker (%.2f pages/s)", self._done, rate)
-        return pages
-
-    def process(self, window: PageWindow) -> Iterator[PageParse]:
-        self._pending = self._sandbox.begin_window(window)  # type: ignore[union-attr]
-        yield from self._collect()
+        yield from pages
 
 
 def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSignals, float, str, str, tuple[str, ...]]:
