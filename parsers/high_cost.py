@@ -6,9 +6,13 @@ and hands the page indices to a `HighCostParser`. Its pages replace the low-cost
 A page the high-cost parser fails on keeps its low-cost text, and stays `needs_high_cost`, so
 nothing is lost.
 
-Implementations: `rapidocr` (full-page OCR of the rendered page, in the sandbox; useful for
-scans and broken text layers, no help with formulas). The VLM parser (Qwen-VL / InternVL class
-on vLLM) plugs in here with the LLM/VLM access layer, with its own post-processing rules.
+Implementations:
+- `vlm` (`parsers.vlm`): a Qwen-VL / InternVL class model behind the LLM/VLM access layer
+  reads the rendered page and writes Markdown with LaTeX, post-processed by its own rules;
+- `mineru-vlm` (`parsers.mineru_vlm`): MinerU 4's own two-step VLM client against a server
+  running a MinerU2.5 model;
+- `rapidocr`: full-page OCR of the rendered page, in the sandbox; useful for scans and broken
+  text layers, no help with formulas.
 """
 
 from __future__ import annotations
@@ -43,6 +47,22 @@ class HighCostParser(ABC):
     def teardown(self) -> None:
         """Release what `setup` took."""
 
+    def reparse(self, pdf: PdfInput, routed: Sequence[PageResult]) -> list[PageResult]:
+        """Routed pages of `pdf` -> their rows after this parser (one per input, same order).
+        Block-producing parsers render their blocks with the low-cost rules; the VLM overrides."""
+        from scicurate.parsers.postprocess import render_page
+
+        results = self.parse_pages(pdf, [p.page_index for p in routed], routed[0].doc_pages)
+        out = []
+        for page in routed:
+            high = results.get(page.page_index)
+            if high is not None and high.status == STATUS_OK:
+                rendered = render_page(high.blocks)
+                out.append(apply_high_cost(page, high, rendered.markdown, ",".join(rendered.rules)))
+            else:
+                out.append(apply_high_cost(page, high, "", ""))
+        return out
+
 
 class RapidOcrHighCostParser(HighCostParser):
     """Full-page OCR with RapidOCR on PDFium renders, run in the sandboxed child process."""
@@ -64,15 +84,23 @@ class RapidOcrHighCostParser(HighCostParser):
             sandbox.close()
 
 
-_REGISTRY: dict[str, type[HighCostParser]] = {RapidOcrHighCostParser.name: RapidOcrHighCostParser}
+# name -> "module:Class", imported on use (the VLM parsers import this module).
+_REGISTRY: dict[str, str] = {
+    "rapidocr": "scicurate.parsers.high_cost:RapidOcrHighCostParser",
+    "vlm": "scicurate.parsers.vlm:VlmHighCostParser",
+    "mineru-vlm": "scicurate.parsers.mineru_vlm:MineruVlmHighCostParser",
+}
 assert set(_REGISTRY) == set(HIGH_COST_PARSERS), "config.HIGH_COST_PARSERS lists the registry"
 
 
 def create(config: PdfConfig) -> HighCostParser:
+    import importlib
+
     try:
-        return _REGISTRY[config.high_cost_parser](config)
+        module, cls = _REGISTRY[config.high_cost_parser].split(":")
     except KeyError:
         raise ConfigError(f"unknown high-cost parser {config.high_cost_parser!r}") from None
+    return getattr(importlib.import_module(module), cls)(config)
 
 
 def apply_high_cost(low: PageResult, high: PageParse | None, markdown: str, rules: str,
@@ -93,7 +121,8 @@ def apply_high_cost(low: PageResult, high: PageParse | None, markdown: str, rule
     else:
         reason, message = "no_result", "the high-cost parser returned nothing for this page"
     return dataclasses.replace(
-        low, needs_high_cost=True, error_reason=f"{REASON_HIGH_COST_FAILED}:{reason}", error_message=message[:2000],
+        low, needs_high_cost=True, is_fallback=True, error_reason=f"{REASON_HIGH_COST_FAILED}:{reason}",
+        error_message=message[:2000],
     )
 
 
@@ -101,8 +130,6 @@ def reparse_routed(parser: HighCostParser, source_bytes: bytes | None, routed: S
                    read_error: str = "") -> list[PageResult]:
     """Re-parse one document's routed pages; returns one PageResult per input page. Pure but for
     the parser call. `source_bytes` is the source re-read from storage (None if that failed)."""
-    from scicurate.parsers.postprocess import render_page
-
     if not routed:
         return []
     first = routed[0]
@@ -113,13 +140,4 @@ def reparse_routed(parser: HighCostParser, source_bytes: bytes | None, routed: S
     if pdf.doc_id != first.doc_id:
         message = f"{first.source} changed since it was split (sha256 {pdf.doc_id[:12]}… != {first.doc_id[:12]}…)"
         return [apply_high_cost(p, None, "", "", (REASON_SOURCE_CHANGED, message)) for p in routed]
-    results = parser.parse_pages(pdf, [p.page_index for p in routed], first.doc_pages)
-    out = []
-    for page in routed:
-        high = results.get(page.page_index)
-        if high is not None and high.status == STATUS_OK:
-            rendered = render_page(high.blocks)
-            out.append(apply_high_cost(page, high, rendered.markdown, ",".join(rendered.rules)))
-        else:
-            out.append(apply_high_cost(page, high, "", ""))
-    return out
+    return parser.reparse(pdf, routed)

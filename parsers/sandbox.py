@@ -9,6 +9,7 @@ page that caused it, and starts a fresh child for the next request.
 Protocol (one JSON object per line; window bytes travel as temp files, not through the pipe):
   parent -> child  {"op": "split", "path", "out_dir", "window_pages", "max_pages", "max_bytes"}
   parent -> child  {"op": "parse", "path", "doc_id", "source", "first_page", "doc_pages", "subset"}
+  parent -> child  {"op": "ocr" | "render", "path", "pages", …}
   child -> parent  {"ok": true, ...result} | {"ok": false, "kind": "document"|"error", "reason", "message"}
 """
 
@@ -52,6 +53,22 @@ STARTUP_TIMEOUT_S = 180.0
 # Splitting copies page objects; it is fast, but a huge document needs time proportional to pages.
 SPLIT_SECONDS_PER_PAGE = 0.05
 SPLIT_MIN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    page_index: int
+    png: bytes
+    width: int
+    height: int
+    text_layer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderFailure:
+    page_index: int
+    reason: str
+    message: str
 
 
 class _ChildFailed(Exception):
@@ -366,6 +383,33 @@ class SandboxedParser:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def render_pages(self, pdf: PdfInput, pages: list[int], *, dpi: int, max_side_px: int) -> dict[int, Any]:
+        """Render whole pages to PNG. Returns {page: RenderedPage}; a page that fails (or times
+        out, or crashes PDFium) maps to a `RenderFailure` instead, and costs only itself."""
+        work = tempfile.mkdtemp(dir=self._scratch)
+        out: dict[int, Any] = {}
+        try:
+            path = os.path.join(work, "doc.pdf")
+            with open(path, "wb") as fh:
+                fh.write(pdf.data)
+            for index in pages:
+                try:
+                    reply = self._call({"op": "render", "path": path, "pages": [index], "dpi": dpi,
+                                        "max_side_px": max_side_px, "out_dir": work},
+                                       self.config.page_timeout_s)
+                    if not reply.get("ok"):
+                        raise _ChildFailed(reply.get("reason", REASON_PARSER_ERROR), reply.get("message", ""))
+                    info = reply["pages"][0]
+                    with open(info["png_path"], "rb") as fh:
+                        png = fh.read()
+                    os.unlink(info["png_path"])
+                    out[index] = RenderedPage(index, png, info["width"], info["height"], info["text_layer"])
+                except _ChildFailed as exc:
+                    out[index] = RenderFailure(index, exc.reason, exc.message[:2000])
+            return out
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def _parse(self, path: str, window: PageWindow, subset: list[int] | None, timeout: float) -> list[PageParse]:
         reply = self._call(
             {"op": "parse", "path": path, "doc_id": window.doc_id, "source": window.source,
@@ -438,6 +482,12 @@ def _child_main(argv: list[str]) -> int:
                                           first_page=req["first_page"], doc_pages=req["doc_pages"],
                                           page_subset=req["subset"])
                 send({"ok": True, "pages": [page_to_json(p) for p in pages]})
+            elif req["op"] == "render":
+                from .render import render_file
+
+                rendered = render_file(req["path"], req["pages"], dpi=req["dpi"], max_side_px=req["max_side_px"],
+                                       out_dir=req["out_dir"])
+                send({"ok": True, "pages": rendered})
             elif req["op"] == "ocr":
                 if parser is None:
                     raise RuntimeError("this sandbox was started without a parser (split only)")

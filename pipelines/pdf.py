@@ -1,8 +1,12 @@
-"""The page-level PDF pipeline on the low-cost path. Wiring only: logic lives in the cores.
+"""The page-level PDF pipeline. Wiring only: logic lives in the cores.
 
     PDFs (any Beam file system) ─ read ─ split into page windows ─ parse every page (MinerU)
-    ─ page signals + score ─ global quantile ─ route within budget ─ merge per document
-    ─ Parquet: documents/, pages/, dead_letter/ + summary.json
+    ─ page signals + score ─ global quantile ─ route within budget
+    ─ routed pages: high-cost parser (VLM via RunInference, [small-LLM cleanup]) or fallback
+    ─ merge per document ─ Parquet: documents/, pages/, dead_letter/ + summary.json
+
+`build_reparse` starts from an earlier run's pages instead, and re-parses those flagged
+`needs_high_cost`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import WriteToParquet
+from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
 from apache_beam.transforms.stats import ApproximateQuantiles
 
 from scicurate import schema
@@ -69,30 +73,104 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     routed = signalled | "RoutePages" >> beam.ParDo(
         steps.RoutePage(config), quantiles=beam.pvalue.AsSingleton(quantiles, default_value=[])
     )
+    _finish(routed, (read[steps.FAILED], split[steps.FAILED]),
+            files | "CountInputs" >> beam.FlatMap(steps.summary_keys_input), output_dir, config, input_pattern)
+
+
+def build_reparse(pipeline: beam.Pipeline, previous_dir: str, output_dir: str, config: PdfConfig) -> None:
+    """`run pdf --reparse-flagged PREVIOUS_RUN`: send the pages an earlier run flagged
+    `needs_high_cost` to the high-cost parser, and write updated datasets to `output_dir`.
+    Document-level dead letters of the read and split stages are carried over unchanged, so
+    the new summary still accounts for every input of the earlier run."""
+    previous_dir = previous_dir.rstrip("/")
+    # -> PageResult of the earlier run
+    pages = (
+        pipeline
+        | "ReadPreviousPages" >> ReadFromParquet(FileSystems.join(previous_dir, "pages", "*.parquet"))
+        | "PageRecords" >> beam.Map(schema.page_from_row)
+    )
+    # -> DeadLetter of documents that never reached the page stages
+    carried = (
+        pipeline
+        | "ReadPreviousDeadLetters" >> ReadFromParquet(FileSystems.join(previous_dir, "dead_letter", "*.parquet"))
+        | "KeepEarlyDeadLetters" >> beam.Filter(steps.carried_dead_letter)
+        | "DeadLetterRecords" >> beam.Map(schema.dead_letter_from_row)
+    )
+    # -> one "inputs" key per earlier input: its documents plus its early dead letters
+    inputs = (
+        (pages | "DocIds" >> beam.Map(lambda p: p.doc_id) | "DistinctDocs" >> beam.Distinct(),
+         carried | "DeadIds" >> beam.Map(lambda d: d.source))
+        | "AllInputs" >> beam.Flatten()
+        | "CountInputs" >> beam.FlatMap(steps.summary_keys_input)
+    )
+    # only the pages flagged needs_high_cost go back to the high-cost parser
+    _finish(pages, (carried,), inputs, output_dir, config, f"reparse:{previous_dir}", only_flagged=True)
+
+
+def _high_cost(routed, config: PdfConfig, only_flagged: bool):
+    """Routed pages through the configured high-cost parser; -> (all pages, dead letters)."""
+    sent = routed | "SendToHighCost" >> beam.FlatMap(steps.send_to_high_cost, only_flagged).with_outputs(
+        steps.HIGH_COST, main="kept")
+    # -> ((doc_id, source), [routed PageResult]): one source read per document
+    grouped = (
+        sent[steps.HIGH_COST]
+        | "KeyBySource" >> beam.Map(lambda p: ((p.doc_id, p.source), p))
+        | "GroupRouted" >> beam.GroupByKey()
+    )
+    if config.high_cost_parser != "vlm":
+        reparsed = grouped | "ParseHighCost" >> beam.ParDo(steps.ParseHighCost(config))
+        return (sent.kept, reparsed) | "AllPages" >> beam.Flatten(), []
+
+    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+    from scicurate.llm.handler import chat_handler
+    from scicurate.parsers.vlm import vlm_problems
+
+    # -> ((page, text layer), ChatRequest with the page image) | done: fallback pages
+    rendered = grouped | "RenderRouted" >> beam.ParDo(steps.RenderRouted(config)).with_outputs(steps.DONE, main="requests")
+    # -> ((page, text layer), PredictionResult(ChatResult)) | failed batches
+    vlm = KeyedModelHandler(chat_handler(config.llm, validator=vlm_problems, namespace="pdf_vlm"))
+    answered, failed = rendered.requests | "AskVlm" >> RunInference(vlm).with_exception_handling()
+    # -> PageResult: VLM text after its rules, or the low-cost text flagged is_fallback
+    parsed = answered | "ApplyVlm" >> beam.Map(steps.apply_vlm_prediction)
+    lost = failed.failed_inferences | "VlmExceptions" >> beam.FlatMap(
+        steps.failed_inference_pages, "pdf_vlm").with_outputs(steps.FAILED, main="pages")
+    pages = (parsed, lost.pages) | "VlmPages" >> beam.Flatten()
+    dead = [lost[steps.FAILED]]
+    if config.vlm_cleanup:
+        # -> (page, cleanup ChatRequest) | done: pages with nothing to clean
+        asks = pages | "CleanupRequests" >> beam.ParDo(steps.MakeCleanupRequest(config)).with_outputs(steps.DONE, main="asks")
+        cleaner = KeyedModelHandler(chat_handler(config.cleanup_llm, namespace="pdf_cleanup"))
+        cleaned, cleanup_failed = asks.asks | "AskCleanup" >> RunInference(cleaner).with_exception_handling()
+        kept = cleanup_failed.failed_inferences | "CleanupExceptions" >> beam.FlatMap(
+            steps.failed_inference_pages, "pdf_cleanup").with_outputs(steps.FAILED, main="pages")
+        pages = (
+            (cleaned | "ApplyCleanup" >> beam.Map(steps.apply_cleanup_prediction), asks[steps.DONE], kept.pages)
+            | "CleanedPages" >> beam.Flatten()
+        )
+        dead.append(kept[steps.FAILED])
+    all_pages = (sent.kept, rendered[steps.DONE], pages) | "AllPages" >> beam.Flatten()
+    return all_pages, dead
+
+
+def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfConfig, input_label: str,
+            only_flagged: bool = False) -> None:
+    """High-cost parsing, merge, the three datasets and summary.json."""
+    extra_dead: list = []
     if config.high_cost_parser:
         # -> routed pages re-parsed by the high-cost parser, the rest unchanged
-        sent = routed | "SendToHighCost" >> beam.FlatMap(steps.send_to_high_cost).with_outputs(
-            steps.HIGH_COST, main="kept")
-        reparsed = (
-            sent[steps.HIGH_COST]
-            | "KeyBySource" >> beam.Map(lambda p: ((p.doc_id, p.source), p))
-            | "GroupRouted" >> beam.GroupByKey()
-            | "ParseHighCost" >> beam.ParDo(steps.ParseHighCost(config))
-        )
-        routed = (sent.kept, reparsed) | "AllPages" >> beam.Flatten()
+        routed, extra_dead = _high_cost(routed, config, only_flagged)
     # -> DocumentResult | pages: PageResult | failed: DeadLetter
     merged = (
         routed
         | "KeyByDoc" >> beam.Map(lambda p: (p.doc_id, p))
         | "GroupPages" >> beam.GroupByKey()
-        | "MergeDocuments" >> beam.ParDo(steps.MergeDocument()).with_outputs(steps.FAILED, "pages", main="documents")
+        | "MergeDocuments" >> beam.ParDo(steps.MergeDocument(config.max_fallback_rate, config.min_fallback_pages))
+        .with_outputs(steps.FAILED, "pages", main="documents")
     )
     # -> DeadLetter (documents and pages)
     page_failures = merged.pages | "PageFailures" >> beam.FlatMap(steps.page_dead_letters)
-    dead = (
-        (read[steps.FAILED], split[steps.FAILED], merged[steps.FAILED], page_failures)
-        | "AllDeadLetters" >> beam.Flatten()
-    )
+    dead = (tuple(early_dead) + (merged[steps.FAILED], page_failures) + tuple(extra_dead)) | "AllDeadLetters" >> beam.Flatten()
 
     _write(merged.documents, "Documents", output_dir, "documents", schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
     _write(merged.pages, "Pages", output_dir, "pages", schema.PAGE_SCHEMA, schema.page_row, config.num_shards)
@@ -101,7 +179,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     # -> summary.json: counts that must add up (inputs == documents + dead_letter)
     counts = (
         (
-            files | "CountInputs" >> beam.FlatMap(steps.summary_keys_input),
+            input_keys,
             merged.documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
             merged.pages | "CountPages" >> beam.FlatMap(steps.summary_keys_page),
             dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
@@ -112,7 +190,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
         | "BuildSummary" >> beam.CombineGlobally(steps.BuildSummary())
     )
     config_dict = dataclasses.asdict(config)
-    config_dict["input"] = input_pattern
+    config_dict["input"] = input_label
     _ = counts | "WriteSummary" >> beam.Map(steps.write_summary, FileSystems.join(output_dir, "summary.json"), config_dict)
 
 

@@ -207,9 +207,10 @@ class RoutePage(beam.DoFn):
 HIGH_COST = "high_cost"
 
 
-def send_to_high_cost(page: PageResult) -> Iterator[Any]:
-    """Routed pages go to the high-cost parser (tagged output); the rest pass through."""
-    if page.route == "high_cost" and page.status != STATUS_FAILED:
+def send_to_high_cost(page: PageResult, only_flagged: bool = False) -> Iterator[Any]:
+    """Routed pages go to the high-cost parser (tagged output); the rest pass through.
+    `only_flagged` (a --reparse-flagged run): only pages still marked needs_high_cost."""
+    if page.route == "high_cost" and page.status != STATUS_FAILED and (page.needs_high_cost or not only_flagged):
         yield TaggedOutput(HIGH_COST, page)
     else:
         yield page
@@ -257,10 +258,132 @@ class ParseHighCost(beam.DoFn):
             yield page
 
 
+def _read_source(source: str) -> tuple[bytes | None, str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(source) as fh:
+            return fh.read(), ""
+    except Exception as exc:  # noqa: BLE001 - keep the low-cost pages, say why
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+DONE = "done"
+
+
+class RenderRouted(_SandboxDoFn):
+    """((doc_id, source), [routed PageResult]) -> ((page, text layer), ChatRequest) for the VLM;
+    pages that cannot be rendered (source gone or changed, PDFium fails) -> "done" as fallbacks."""
+
+    LOAD_PARSER = False
+
+    def __init__(self, config: PdfConfig) -> None:
+        super().__init__(config)
+        self.rendered = Metrics.counter("pdf_vlm", "pages_rendered")
+        self.render_failed = Metrics.counter("pdf_vlm", "render_failed")
+
+    def setup(self) -> None:
+        from scicurate import prompts
+
+        super().setup()
+        self.prompt = prompts.load(self.config.vlm_prompt)
+
+    def process(self, element) -> Iterator[Any]:
+        from scicurate.parsers.high_cost import REASON_SOURCE_CHANGED
+        from scicurate.parsers.sandbox import RenderedPage
+        from scicurate.parsers.vlm import fallback, page_request
+
+        (doc_id, source), pages = element
+        pages = sorted(pages, key=lambda p: p.page_index)
+        data, error = _read_source(source)
+        if data is None:
+            for page in pages:
+                self.render_failed.inc()
+                yield TaggedOutput(DONE, fallback(page, "unreadable", error))
+            return
+        pdf = PdfInput.from_bytes(source, data)
+        if pdf.doc_id != doc_id:
+            for page in pages:
+                self.render_failed.inc()
+                yield TaggedOutput(DONE, fallback(page, REASON_SOURCE_CHANGED, f"{source} changed since it was split"))
+            return
+        renders = self._sandbox.render_pages(  # type: ignore[union-attr]
+            pdf, [p.page_index for p in pages], dpi=self.config.vlm_dpi, max_side_px=self.config.vlm_max_side_px)
+        for page in pages:
+            render = renders.get(page.page_index)
+            if not isinstance(render, RenderedPage):
+                self.render_failed.inc()
+                reason = getattr(render, "reason", "no_render")
+                yield TaggedOutput(DONE, fallback(page, f"render_{reason}", getattr(render, "message", "")))
+                continue
+            self.rendered.inc()
+            yield (page, render.text_layer), page_request(page, render.png, render.text_layer, self.prompt)
+
+
+def apply_vlm_prediction(item) -> PageResult:
+    """((page, text layer), PredictionResult) -> the page row. Pure."""
+    from scicurate.parsers.vlm import apply_vlm
+
+    (page, layer), prediction = item
+    result = apply_vlm(page, prediction.inference, layer)
+    Metrics.counter("pdf_vlm", "fallback" if result.is_fallback else "pages_ok").inc()
+    if result.is_fallback:
+        Metrics.counter("pdf_vlm", f"fallback_{result.error_reason.split(':')[-1]}").inc()
+    return result
+
+
+def failed_inference_pages(failure, stage: str) -> Iterator[Any]:
+    """A batch RunInference could not process -> each page as a fallback, plus a dead letter
+    per page carrying the exception (the page itself is not lost: it keeps its text)."""
+    from scicurate.parsers.vlm import fallback
+
+    batch, exc = failure
+    message = f"{type(exc).__name__}: {exc}"
+    for key, _request in batch:
+        page = key[0] if isinstance(key, tuple) else key
+        Metrics.counter(stage, "inference_exceptions").inc()
+        yield (fallback(page, "llm_exception", message) if stage == "pdf_vlm" else page)
+        yield TaggedOutput(FAILED, DeadLetter(doc_id=page.doc_id, source=page.source, stage=stage,
+                                              reason="llm_exception", message=message[:4000],
+                                              page_index=page.page_index))
+
+
+class MakeCleanupRequest(beam.DoFn):
+    """VLM page -> (page, cleanup ChatRequest); other pages pass through to "done"."""
+
+    def __init__(self, config: PdfConfig) -> None:
+        self.config = config
+
+    def setup(self) -> None:
+        from scicurate import prompts
+
+        self.prompt = prompts.load(self.config.cleanup_prompt)
+
+    def process(self, page: PageResult) -> Iterator[Any]:
+        from scicurate.parsers.vlm import cleanup_request
+
+        request = cleanup_request(page, self.prompt)
+        if request is None:
+            yield TaggedOutput(DONE, page)
+        else:
+            yield page, request
+
+
+def apply_cleanup_prediction(item) -> PageResult:
+    from scicurate.parsers.vlm import apply_cleanup
+
+    page, prediction = item
+    result = apply_cleanup(page, prediction.inference)
+    Metrics.counter("pdf_cleanup", "changed" if result.text != page.text else "unchanged").inc()
+    return result
+
+
 class MergeDocument(beam.DoFn):
     """(doc_id, [PageResult]) -> DocumentResult, final PageResults ("pages"), DeadLetters ("failed")."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_fallback_rate: float = 1.0, min_fallback_pages: int = 1) -> None:
+        self.max_fallback_rate = max_fallback_rate
+        self.min_fallback_pages = min_fallback_pages
         self.documents = Metrics.counter("pdf_merge", "documents")
         self.failed = Metrics.counter("pdf_merge", "failed")
 
@@ -268,7 +391,8 @@ class MergeDocument(beam.DoFn):
         doc_id, pages = element
         pages = list(pages)
         try:
-            out = merge_document(doc_id, pages)
+            out = merge_document(doc_id, pages, max_fallback_rate=self.max_fallback_rate,
+                                 min_fallback_pages=self.min_fallback_pages)
         except Exception as exc:  # noqa: BLE001 - a merge bug must not lose the pages
             self.failed.inc()
             for page in pages:
@@ -293,6 +417,12 @@ def page_dead_letters(page: PageResult) -> Iterable[DeadLetter]:
                          message=page.error_message or page.error_reason, page_index=page.page_index)
 
 
+def carried_dead_letter(row: dict[str, Any]) -> bool:
+    """Dead letters of an earlier run that a --reparse-flagged run copies: documents that never
+    reached the page stages, and byte-identical duplicates (their pages were never kept)."""
+    return row["level"] == "document" and (row["stage"] in ("read", "split") or row["reason"] == "duplicate_input")
+
+
 # ---- summary ------------------------------------------------------------------------------
 
 def summary_keys_input(_: Any) -> Iterable[str]:
@@ -312,10 +442,16 @@ def summary_keys_page(page: PageResult) -> Iterable[str]:
         yield "pages_routed"
     if page.needs_high_cost:
         yield "pages_needs_high_cost"
+    if page.is_fallback:
+        yield "pages_fallback"
+    if page.llm is not None:
+        yield from ("llm_calls",) * page.llm.calls
 
 
 def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
-    if dead.page_index is None:
+    if dead.reason == "llm_exception":      # the page itself is kept, as a fallback
+        yield "llm_exceptions"
+    elif dead.page_index is None:
         yield "dead_letter"
         yield f"dead_letter_reasons.{dead.reason}"
     else:
@@ -326,7 +462,8 @@ def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
 class BuildSummary(beam.CombineFn):
     """(key, count) pairs -> one nested summary dict with every top-level key present."""
 
-    TOP = ("inputs", "documents", "dead_letter", "dead_letter_pages", "pages", "pages_routed", "pages_needs_high_cost")
+    TOP = ("inputs", "documents", "dead_letter", "dead_letter_pages", "pages", "pages_routed", "pages_needs_high_cost",
+           "pages_fallback", "llm_calls", "llm_exceptions")
 
     def create_accumulator(self) -> dict[str, int]:
         return {}

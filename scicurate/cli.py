@@ -10,17 +10,38 @@ import time
 from typing import Any, Sequence
 
 from scicurate import __version__
-from scicurate.config import PRESETS, TIERS, ConfigError, PdfConfig
+from scicurate.config import EMBEDDED_LLM, HIGH_COST_PARSERS, LLM_BACKENDS, PRESETS, TIERS, ConfigError, PdfConfig
+
+
+def _llm_changes(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for flag, field in (("endpoint", "endpoint"), ("model", "model"), ("backend", "backend"),
+                        ("concurrency", "max_concurrency"), ("timeout", "timeout_s"), ("max_tokens", "max_tokens"),
+                        ("structured", "structured")):
+        value = getattr(args, f"{prefix}_{flag}", None)
+        if value is not None:
+            changes[field] = value
+    if changes.get("endpoint") and "backend" not in changes:
+        changes["backend"] = "endpoint"
+    return changes
 
 
 def _pdf_config(args: argparse.Namespace) -> PdfConfig:
     config = PRESETS[args.preset]
     changes: dict[str, Any] = {}
+    llm = _llm_changes(args, "llm")
+    if llm:
+        changes["llm"] = config.llm.replace(**llm)
+    cleanup = _llm_changes(args, "cleanup")
+    if cleanup:
+        changes["cleanup_llm"] = config.cleanup_llm.replace(**cleanup)
+    if getattr(args, "vlm_cleanup", False):
+        changes["vlm_cleanup"] = True
     for flag, field in (
         ("tier", "tier"), ("route_budget", "route_budget"), ("window_pages", "window_pages"),
         ("page_timeout", "page_timeout_s"), ("max_pages", "max_pages"), ("max_bytes", "max_bytes"),
         ("shards", "num_shards"), ("min_text_chars", "min_text_chars"),
-        ("high_cost_parser", "high_cost_parser"),
+        ("high_cost_parser", "high_cost_parser"), ("vlm_dpi", "vlm_dpi"), ("max_fallback_rate", "max_fallback_rate"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -43,7 +64,24 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ocr", action="store_true", help="do not OCR pages without a text layer")
     p.add_argument("--allow-model-download", action="store_true",
                    help="let MinerU download its models (off: models load from local paths only)")
-    p.add_argument("--high-cost-parser", help="high-cost page parser (none available yet)")
+    p.add_argument("--high-cost", "--high-cost-parser", dest="high_cost_parser", choices=HIGH_COST_PARSERS,
+                   help="parser for routed pages: vlm (any OpenAI-compatible VLM server), mineru-vlm "
+                        "(MinerU2.5 served by vLLM), rapidocr (OCR). Default: none, pages are flagged")
+    p.add_argument("--llm-endpoint", help="OpenAI-compatible base URL of the VLM server, e.g. http://gpu:8000/v1")
+    p.add_argument("--llm-model", help="model name at --llm-endpoint (or a local model dir with --llm-backend vllm)")
+    p.add_argument("--llm-backend", choices=LLM_BACKENDS, help="endpoint (default), vllm (in-worker, GPU), embedded")
+    p.add_argument("--llm-concurrency", type=int, help="requests in flight per worker (default 4)")
+    p.add_argument("--llm-timeout", type=float, help="seconds per request before it is retried (default 120)")
+    p.add_argument("--llm-max-tokens", type=int, help="answer length cap per page (default 2048)")
+    p.add_argument("--llm-structured", choices=("auto", "json_schema", "llama_cpp", "guided_json", "none"),
+                   help="how JSON schemas reach the server (default auto)")
+    p.add_argument("--vlm-dpi", type=int, help="render resolution of pages sent to the VLM (default 144)")
+    p.add_argument("--max-fallback-rate", type=float,
+                   help="dead-letter a document when the VLM fails on more than this share of its routed pages")
+    p.add_argument("--vlm-cleanup", action="store_true",
+                   help="small-LLM pass deleting header/footer lines from VLM pages (embedded SmolLM2 by default)")
+    p.add_argument("--cleanup-endpoint", help="OpenAI-compatible server for the cleanup pass (default: embedded)")
+    p.add_argument("--cleanup-model", help="model for the cleanup pass (embedded: smollm2, gemma3 or a .gguf path)")
 
 
 def _write_run_info(output: str, info: dict[str, Any]) -> None:
@@ -79,7 +117,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _preflight(config: PdfConfig) -> None:
-    """Start the parser once here, so a missing model set fails before any input is read."""
+    """Start the parser once here, so a missing model set fails before any input is read; check
+    that a configured LLM endpoint answers and serves the model."""
+    from scicurate import prompts
+    from scicurate.llm.client import check_endpoint
     from scicurate.parsers.sandbox import SandboxedParser
 
     sandbox = SandboxedParser(config)
@@ -87,6 +128,15 @@ def _preflight(config: PdfConfig) -> None:
         sandbox.start()
     finally:
         sandbox.close()
+    if config.high_cost_parser in ("vlm", "mineru-vlm") and config.llm.backend == "endpoint":
+        check_endpoint(config.llm)
+    if config.high_cost_parser == "vlm":
+        try:
+            prompts.load(config.vlm_prompt)
+            if config.vlm_cleanup:
+                prompts.load(config.cleanup_prompt)
+        except prompts.PromptError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -96,23 +146,55 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     from scicurate.pipelines import pdf as pdf_pipeline
     from scicurate.runner import pipeline_options, runner_name
 
+    import contextlib
+
+    from scicurate.llm.client import check_endpoint
+    from scicurate.llm.embedded import serving
+
     config = _pdf_config(args)
-    matches = FileSystems.match([args.input])[0].metadata_list
-    if not matches:
-        print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
-        return 2
+    if args.reparse_flagged:
+        if not config.high_cost_parser:
+            print("scicurate: --reparse-flagged needs --high-cost PARSER", file=sys.stderr)
+            return 2
+        source = FileSystems.join(args.reparse_flagged.rstrip("/"), "pages", "*.parquet")
+        if not FileSystems.match([source])[0].metadata_list:
+            print(f"scicurate: {args.reparse_flagged} holds no pages dataset (pages/*.parquet)", file=sys.stderr)
+            return 2
+        described = f"pages flagged needs_high_cost in {args.reparse_flagged}"
+        inputs = 0
+    else:
+        if not args.input:
+            print("scicurate: run pdf needs --input (or --reparse-flagged PREVIOUS_RUN)", file=sys.stderr)
+            return 2
+        matches = FileSystems.match([args.input])[0].metadata_list
+        if not matches:
+            print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
+            return 2
+        described, inputs = f"{len(matches)} input files", len(matches)
     options = pipeline_options(beam_args)
     _preflight(config)
-    print(f"scicurate: {len(matches)} input files; low-cost parser MinerU tier '{config.tier}'"
+    print(f"scicurate: {described}; low-cost parser MinerU tier '{config.tier}'"
           f" ({'no models needed' if config.tier == 'flash' else 'local models required'});"
-          f" route budget {100 * config.route_budget:g}% of pages; runner {runner_name(options)}",
+          f" route budget {100 * config.route_budget:g}% of pages;"
+          f" high-cost {config.high_cost_parser or 'none (pages flagged)'}; runner {runner_name(options)}",
           file=sys.stderr)
     started = time.perf_counter()
-    with beam.Pipeline(options=options) as pipeline:
-        pdf_pipeline.build(pipeline, args.input, args.output, config)
+    with contextlib.ExitStack() as stack:
+        if config.vlm_cleanup:
+            # The embedded cleanup model runs for the length of the run and stops with it.
+            cleanup = stack.enter_context(serving(config.cleanup_llm))
+            if config.cleanup_llm.backend == "endpoint":
+                check_endpoint(cleanup)
+            config = config.replace(cleanup_llm=cleanup)
+        with beam.Pipeline(options=options) as pipeline:
+            if args.reparse_flagged:
+                pdf_pipeline.build_reparse(pipeline, args.reparse_flagged, args.output, config)
+            else:
+                pdf_pipeline.build(pipeline, args.input, args.output, config)
     _write_run_info(args.output, {
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
-        "tier": config.tier, "inputs": len(matches), "input": args.input,
+        "tier": config.tier, "inputs": inputs, "input": args.input or f"reparse:{args.reparse_flagged}",
+        "high_cost": config.high_cost_parser, "llm_model": config.llm.model if config.high_cost_parser else "",
         "scicurate_version": __version__,
     })
     summary_path = FileSystems.join(args.output.rstrip("/"), "summary.json")
@@ -127,6 +209,33 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     if not summary.get("accounted", False):
         print("scicurate: WARNING inputs != documents + dead_letter", file=sys.stderr)
         return 3
+    return 0
+
+
+def _cmd_llm_serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from scicurate.llm.embedded import EmbeddedServer
+
+    server = EmbeddedServer(args.model, port=args.port, n_ctx=args.ctx)
+    stop = {"now": False}
+
+    def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with server:
+        print(json.dumps({"endpoint": server.url, "model": server.model.alias, "gguf": str(server.model.path),
+                          "pid": server.process.pid if server.process else None}), flush=True)
+        print(f"scicurate: serving {server.model.alias} at {server.url}; use --llm-endpoint {server.url} "
+              f"--llm-model {server.model.alias}; Ctrl-C stops it", file=sys.stderr, flush=True)
+        while not stop["now"]:
+            if server.process is None or server.process.poll() is not None:
+                print(f"scicurate: the model server exited: {server.log_tail()}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    print("scicurate: model server stopped", file=sys.stderr)
     return 0
 
 
@@ -170,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a pipeline; unknown flags go to Beam (--runner, --project, …)")
     run_sub = run.add_subparsers(dest="pipeline", required=True)
     pdf = run_sub.add_parser("pdf", help="PDFs -> Parquet documents/pages/dead_letter + summary.json")
-    pdf.add_argument("--input", required=True, help="file pattern: local, gs://, s3:// (quote the glob)")
+    pdf.add_argument("--input", help="file pattern: local, gs://, s3:// (quote the glob)")
+    pdf.add_argument("--reparse-flagged", metavar="PREVIOUS_RUN",
+                     help="instead of --input: re-parse only the pages an earlier run flagged needs_high_cost")
     pdf.add_argument("--output", required=True, help="output directory (any Beam file system)")
     pdf.add_argument("--route-budget", type=float, help="fraction of pages for the high-cost parser (0.05)")
     pdf.add_argument("--shards", type=int, help="Parquet shards per dataset (default 1)")
@@ -194,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_arguments(ep)
         ep.add_argument("--json", action="store_true", help="print the full report as JSON")
 
+    llm = sub.add_parser("llm", help="the embedded CPU language model server")
+    llm_sub = llm.add_subparsers(dest="llm_command", required=True)
+    serve = llm_sub.add_parser("serve", help="serve a shipped GGUF model on loopback (OpenAI API) until Ctrl-C")
+    serve.add_argument("--model", default=EMBEDDED_LLM.model, help="smollm2 (default), gemma3, or a .gguf path")
+    serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    serve.add_argument("--ctx", type=int, default=4096, help="context window in tokens (default 4096)")
+
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
     rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
@@ -213,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_eval(args, evals[args.eval_name])
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "llm":
+            return _cmd_llm_serve(args)
         return _cmd_parse(args)
     except ConfigError as exc:
         print(f"scicurate: configuration error: {exc}", file=sys.stderr)

@@ -11,11 +11,81 @@ from dataclasses import dataclass
 
 TIERS = ("flash", "basic", "standard", "advanced")
 # High-cost page parsers behind `parsers.high_cost.HighCostParser` ("" = none configured).
-HIGH_COST_PARSERS = ("rapidocr",)
+HIGH_COST_PARSERS = ("rapidocr", "vlm", "mineru-vlm")
+# Where the LLM/VLM access layer sends requests (see `scicurate.llm`).
+LLM_BACKENDS = ("endpoint", "embedded", "vllm")
+# How a JSON schema reaches the server: OpenAI `response_format` json_schema (vLLM, OpenAI),
+# llama.cpp's `json_object` + `schema` grammar, vLLM's legacy `guided_json`, or not at all.
+STRUCTURED_MODES = ("auto", "json_schema", "llama_cpp", "guided_json", "none")
 
 
 class ConfigError(ValueError):
     """A fatal configuration problem: raised at start-up, before any record is read."""
+
+
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    """How one stage reaches its language model, and how hard it tries.
+
+    Defaults and why:
+    - `max_concurrency=4`: a vLLM server batches concurrent requests itself; 4 in flight per
+      worker keeps a GPU busy without queueing minutes of work behind one slow worker. The
+      embedded CPU server answers one request at a time, so more only queues.
+    - `timeout_s=120`: a VLM transcribing a dense page emits ~1-2k tokens; at the ~30 tok/s of
+      a loaded server that is about a minute. Twice that is a hung request.
+    - `max_retries=4`, `backoff_s=0.5`: transient errors (timeouts, connection resets, 429,
+      5xx) back off 0.5, 1, 2, 4 s (+ jitter): about 8 s, enough for a server restart.
+    - `temperatures=(0.0, 0.2, 0.5)`: greedy first (deterministic); an invalid output (failed
+      schema, repetition loop, broken LaTeX) is retried warmer, which breaks most loops.
+    - `seed=0`: sent with every request, so a rerun asks the server for the same samples.
+    """
+
+    backend: str = "endpoint"
+    endpoint: str = ""              # base URL of an OpenAI-compatible server, e.g. http://host:8000/v1
+    model: str = ""                 # model name at the endpoint; embedded: smollm2 | gemma3 | a .gguf path
+    api_key_env: str = "SCICURATE_LLM_API_KEY"   # read from the environment, never stored in config
+    max_concurrency: int = 4
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.5)
+    max_tokens: int = 2048
+    seed: int = 0
+    structured: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.backend not in LLM_BACKENDS:
+            raise ConfigError(f"LLM backend must be one of {', '.join(LLM_BACKENDS)}; got {self.backend!r}")
+        if self.backend == "endpoint" and self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"--llm-endpoint must be an http(s) URL; got {self.endpoint!r}")
+        if not 1 <= self.max_concurrency <= 256:
+            raise ConfigError(f"LLM max_concurrency must be in 1..256; got {self.max_concurrency}")
+        if self.timeout_s <= 0 or self.backoff_s < 0 or self.max_retries < 0:
+            raise ConfigError("LLM timeout must be positive; retries and backoff non-negative")
+        if not self.temperatures or any(not 0.0 <= t <= 2.0 for t in self.temperatures):
+            raise ConfigError(f"LLM temperatures must be a non-empty list in [0, 2]; got {self.temperatures}")
+        if self.max_tokens < 1:
+            raise ConfigError("LLM max_tokens must be at least 1")
+        if self.backend == "vllm" and not self.model:
+            raise ConfigError("--llm-backend vllm needs --llm-model: a local model directory on the workers "
+                              "(nothing is downloaded at run time)")
+        if self.structured not in STRUCTURED_MODES:
+            raise ConfigError(f"structured output mode must be one of {', '.join(STRUCTURED_MODES)}")
+
+    @property
+    def structured_mode(self) -> str:
+        """The concrete way to send a JSON schema to this backend."""
+        if self.structured != "auto":
+            return self.structured
+        return "llama_cpp" if self.backend == "embedded" else "json_schema"
+
+    def replace(self, **changes) -> "LlmConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# The small-LLM cleanup pass runs on the embedded CPU model unless told otherwise.
+EMBEDDED_LLM = LlmConfig(backend="embedded", model="smollm2", max_concurrency=1, max_tokens=256,
+                         timeout_s=60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +100,13 @@ class PdfConfig:
     - `route_budget=0.05`: the Intern-S1 report sends "a few percent" of pages to the VLM.
     - `min_text_chars=16`: fewer text-layer characters than a short sentence means a scan.
     - `max_pages=20_000`, `max_bytes=1 GiB`: beyond any real paper or book; larger is hostile.
+    - `vlm_dpi=144`, `vlm_max_side_px=1600`: VLM OCR models (Qwen2.5-VL, olmOCR) are trained on
+      page renders of ~1000-1600 px on the long side; 144 dpi puts a Letter page at 1584 px.
+      Larger only costs visual tokens.
+    - `max_fallback_rate=0.5`, `min_fallback_pages=2`: when the VLM fails on more than half of
+      a document's routed pages (and on at least two), the document itself is the problem (a
+      scan of a scan, a hostile file) and it is dead-lettered rather than shipped half-parsed;
+      one unlucky page never costs a whole document.
     """
 
     tier: str = "flash"
@@ -44,6 +121,15 @@ class PdfConfig:
     high_cost_parser: str = ""        # "" = none: routed pages keep low-cost text, needs_high_cost
     allow_model_download: bool = False
     num_shards: int = 1
+    llm: LlmConfig = LlmConfig()          # the high-cost VLM's server (--llm-endpoint/--llm-model)
+    vlm_dpi: int = 144
+    vlm_max_side_px: int = 1600
+    vlm_prompt: str = "vlm_page@1"        # pinned, so a rerun asks the same question
+    vlm_cleanup: bool = False             # run the small-LLM cleanup pass on VLM pages
+    cleanup_prompt: str = "cleanup@1"
+    cleanup_llm: LlmConfig = EMBEDDED_LLM
+    max_fallback_rate: float = 0.5
+    min_fallback_pages: int = 2
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -67,10 +153,23 @@ class PdfConfig:
         if self.high_cost_parser and self.high_cost_parser not in HIGH_COST_PARSERS:
             raise ConfigError(
                 f"unknown high-cost parser {self.high_cost_parser!r}; available: "
-                f"{', '.join(HIGH_COST_PARSERS)}. The VLM page parser arrives with the LLM/VLM "
-                "access layer; without --high-cost-parser, routed pages keep their low-cost text "
-                "and are marked needs_high_cost=true for a later run."
+                f"{', '.join(HIGH_COST_PARSERS)}. Without --high-cost, routed pages keep their "
+                "low-cost text and are marked needs_high_cost=true for a later --reparse-flagged run."
             )
+        if self.high_cost_parser in ("vlm", "mineru-vlm") and self.llm.backend == "endpoint" and not self.llm.endpoint:
+            raise ConfigError(
+                f"--high-cost {self.high_cost_parser} needs a vision-language model server: pass "
+                "--llm-endpoint URL --llm-model NAME (e.g. `vllm serve Qwen/Qwen2.5-VL-7B-Instruct` "
+                "on a GPU machine), or --llm-backend vllm on GPU workers. The embedded CPU models "
+                "(SmolLM2, Gemma-3-270M) read text only and cannot parse page images."
+            )
+        if self.high_cost_parser in ("vlm", "mineru-vlm") and self.llm.backend == "embedded":
+            raise ConfigError("the embedded CPU models read text only; the VLM parser needs "
+                              "--llm-endpoint or --llm-backend vllm")
+        if self.vlm_dpi < 36 or self.vlm_max_side_px < 256:
+            raise ConfigError("vlm_dpi must be >= 36 and vlm_max_side_px >= 256")
+        if not 0.0 <= self.max_fallback_rate <= 1.0 or self.min_fallback_pages < 1:
+            raise ConfigError("max_fallback_rate must be in [0, 1] and min_fallback_pages >= 1")
 
     def replace(self, **changes) -> "PdfConfig":
         return dataclasses.replace(self, **changes)

@@ -14,6 +14,7 @@ from typing import Iterable
 from scicurate.parsers.postprocess import strip_running_lines
 from scicurate.records import (
     REASON_ALL_PAGES_FAILED,
+    REASON_FALLBACK_RATE,
     REASON_INTERNAL,
     REASON_NO_TEXT,
     ROUTE_HIGH_COST,
@@ -37,7 +38,24 @@ class MergeOutput:
     dead_letters: tuple[DeadLetter, ...]
 
 
-def merge_document(doc_id: str, pages: Iterable[PageResult]) -> MergeOutput:
+def fallback_verdict(pages: Iterable[PageResult], max_rate: float, min_pages: int) -> str:
+    """"" if the document's high-cost results are acceptable, else a message saying why not.
+
+    Rate = pages the high-cost parser was tried on and failed (`is_fallback`) / pages routed
+    to it. Only pages it was actually tried on count, so a run without a high-cost parser
+    never trips this.
+    """
+    routed = [p for p in pages if p.route == ROUTE_HIGH_COST and p.status == STATUS_OK]
+    fallback = [p for p in routed if p.is_fallback]
+    if len(fallback) < min_pages or len(fallback) <= max_rate * len(routed):
+        return ""
+    reasons = sorted({p.error_reason for p in fallback})
+    return (f"the high-cost parser failed on {len(fallback)} of {len(routed)} routed pages "
+            f"(> {max_rate:.0%}; {', '.join(reasons)[:300]}); pages kept in the pages dataset")
+
+
+def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rate: float = 1.0,
+                   min_fallback_pages: int = 1) -> MergeOutput:
     by_source: dict[str, dict[int, PageResult]] = {}
     for page in pages:
         by_source.setdefault(page.source, {})[page.page_index] = page
@@ -80,6 +98,7 @@ def merge_document(doc_id: str, pages: Iterable[PageResult]) -> MergeOutput:
         spans.append(PageSpan(
             page_index=page.page_index, start=start, end=offset, parser=page.parser, tier=page.tier,
             route=page.route, route_reason=page.route_reason, status=page.status,
+            is_fallback=page.is_fallback,
         ))
         final_pages.append(dataclasses.replace(page, text=text) if text != page.text else page)
     body = "".join(parts)
@@ -100,10 +119,17 @@ def merge_document(doc_id: str, pages: Iterable[PageResult]) -> MergeOutput:
         ))
         return MergeOutput(None, tuple(final_pages), tuple(dead))
 
+    verdict = fallback_verdict(ordered, max_fallback_rate, min_fallback_pages)
+    if verdict:
+        dead.append(DeadLetter(doc_id=doc_id, source=canonical, stage="high_cost",
+                               reason=REASON_FALLBACK_RATE, message=verdict))
+        return MergeOutput(None, tuple(final_pages), tuple(dead))
+
     document = DocumentResult(
         doc_id=doc_id, source=canonical, text=body, num_pages=len(ordered),
         pages_ok=len(ordered) - failed, pages_failed=failed,
         pages_routed=sum(1 for p in ordered if p.route == ROUTE_HIGH_COST),
         spans=tuple(spans), removed_lines=removed,
+        pages_fallback=sum(1 for p in ordered if p.is_fallback),
     )
     return MergeOutput(document, tuple(final_pages), tuple(dead))

@@ -80,14 +80,25 @@ def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> P
 
         routed = [p for p in results if p.route == "high_cost" and p.status != "failed"]
         if routed:
+            import contextlib
+
+            from scicurate.llm.embedded import serving
+
             parser = create(config)
             parser.setup()
             try:
-                redone = {p.page_index: p for p in reparse_routed(parser, data, routed)}
+                with contextlib.ExitStack() as stack:
+                    if config.vlm_cleanup and hasattr(parser, "attach_cleanup"):
+                        from scicurate.llm.client import LLMClient
+
+                        cleanup = stack.enter_context(serving(config.cleanup_llm))
+                        parser.attach_cleanup(LLMClient(cleanup))
+                    redone = {p.page_index: p for p in reparse_routed(parser, data, routed)}
             finally:
                 parser.teardown()
             results = [redone.get(p.page_index, p) for p in results]
-    out = merge_document(pdf.doc_id, results)
+    out = merge_document(pdf.doc_id, results, max_fallback_rate=config.max_fallback_rate,
+                         min_fallback_pages=config.min_fallback_pages)
     if out.document is None:
         dead = [d for d in out.dead_letters if d.page_index is None] or list(out.dead_letters)
         raise ParseFailed(dead[0].reason, dead[0].message)

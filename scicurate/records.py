@@ -26,10 +26,12 @@ REASON_DAMAGED_STREAM = "damaged_stream"  # a page's content stream fails its Fl
 REASON_ALL_PAGES_FAILED = "all_pages_failed"  # no page of the document could be parsed
 REASON_NO_TEXT = "no_text"                # every page parsed, none produced any text
 REASON_INTERNAL = "internal_error"        # a bug in scicurate itself; the message says where
+REASON_FALLBACK_RATE = "high_cost_fallback_rate"  # the VLM failed on too many of the routed pages
 
 DOCUMENT_REASONS = (
     REASON_UNREADABLE, REASON_TOO_LARGE, REASON_NOT_PDF, REASON_CORRUPT, REASON_ENCRYPTED,
     REASON_EMPTY, REASON_TOO_MANY_PAGES, REASON_ALL_PAGES_FAILED, REASON_NO_TEXT, REASON_INTERNAL,
+    REASON_FALLBACK_RATE,
 )
 PAGE_REASONS = (
     REASON_PAGE_TIMEOUT, REASON_PARSER_CRASH, REASON_PARSER_ERROR, REASON_DAMAGED_STREAM, REASON_INTERNAL,
@@ -204,6 +206,25 @@ class PageSignals:
 
 
 @dataclass(frozen=True, slots=True)
+class LlmUsage:
+    """What language-model calls cost one record: the token and latency accounting per row."""
+
+    calls: int = 0              # HTTP requests sent, retries included
+    attempts: int = 0           # validated attempts (temperature schedule steps)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0      # summed wall time of the calls
+    flags: str = ""             # comma-separated: repetition_truncated, invalid:<problem>, …
+
+    def __add__(self, other: "LlmUsage") -> "LlmUsage":
+        flags = ",".join(f for f in (self.flags, other.flags) if f)
+        return LlmUsage(self.calls + other.calls, self.attempts + other.attempts,
+                        self.prompt_tokens + other.prompt_tokens,
+                        self.completion_tokens + other.completion_tokens,
+                        self.latency_s + other.latency_s, flags)
+
+
+@dataclass(frozen=True, slots=True)
 class PageResult:
     """A page after signals, routing and post-processing: one row of the pages dataset."""
 
@@ -224,6 +245,10 @@ class PageResult:
     postprocess: str = ""       # comma-separated rules that changed the text
     error_reason: str = ""
     error_message: str = ""
+    is_fallback: bool = False   # the high-cost parser was tried and failed: this is low-cost text
+    prompt: str = ""            # prompt id@version that produced the text ("a@1,b@2" for passes)
+    model: str = ""             # model id that produced the text
+    llm: LlmUsage | None = None  # calls, tokens and latency spent on this page
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -250,6 +275,7 @@ class PageSpan:
     route: str
     route_reason: str
     status: str
+    is_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +291,7 @@ class DocumentResult:
     pages_routed: int
     spans: tuple[PageSpan, ...]
     removed_lines: int = 0       # running headers / footers / page numbers dropped at merge
+    pages_fallback: int = 0      # routed pages the high-cost parser failed on (low-cost text kept)
 
     def __post_init__(self) -> None:
         if len(self.spans) != self.num_pages:

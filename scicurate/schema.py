@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from scicurate.records import DeadLetter, DocumentResult, PageResult, PageSignals
+from scicurate.records import DeadLetter, DocumentResult, LlmUsage, PageResult, PageSignals
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: VLM provenance (is_fallback, prompt, model, llm usage)
 
 _SIGNAL_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -39,6 +39,16 @@ SPAN_TYPE = pa.struct([
     pa.field("route", pa.string(), nullable=False),
     pa.field("route_reason", pa.string(), nullable=False),
     pa.field("status", pa.string(), nullable=False),
+    pa.field("is_fallback", pa.bool_(), nullable=False),
+])
+
+LLM_USAGE_TYPE = pa.struct([
+    pa.field("calls", pa.int32(), nullable=False),
+    pa.field("attempts", pa.int32(), nullable=False),
+    pa.field("prompt_tokens", pa.int64(), nullable=False),
+    pa.field("completion_tokens", pa.int64(), nullable=False),
+    pa.field("latency_s", pa.float64(), nullable=False),
+    pa.field("flags", pa.string(), nullable=False),
 ])
 
 DOCUMENT_SCHEMA = pa.schema([
@@ -50,6 +60,7 @@ DOCUMENT_SCHEMA = pa.schema([
     pa.field("pages_failed", pa.int32(), nullable=False),
     pa.field("pages_routed", pa.int32(), nullable=False),
     pa.field("removed_lines", pa.int32(), nullable=False),
+    pa.field("pages_fallback", pa.int32(), nullable=False),
     pa.field("spans", pa.list_(SPAN_TYPE), nullable=False),
 ], metadata={"scicurate.dataset": "documents", "scicurate.schema_version": SCHEMA_VERSION})
 
@@ -72,6 +83,10 @@ PAGE_SCHEMA = pa.schema([
     pa.field("postprocess", pa.string(), nullable=False),
     pa.field("error_reason", pa.string(), nullable=False),
     pa.field("error_message", pa.string(), nullable=False),
+    pa.field("is_fallback", pa.bool_(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),
+    pa.field("llm", LLM_USAGE_TYPE, nullable=True),
 ], metadata={"scicurate.dataset": "pages", "scicurate.schema_version": SCHEMA_VERSION})
 
 DEAD_LETTER_SCHEMA = pa.schema([
@@ -89,7 +104,7 @@ def document_row(doc: DocumentResult) -> dict[str, Any]:
     return {
         "doc_id": doc.doc_id, "source": doc.source, "text": doc.text, "num_pages": doc.num_pages,
         "pages_ok": doc.pages_ok, "pages_failed": doc.pages_failed, "pages_routed": doc.pages_routed,
-        "removed_lines": doc.removed_lines,
+        "removed_lines": doc.removed_lines, "pages_fallback": doc.pages_fallback,
         "spans": [dataclasses.asdict(s) for s in doc.spans],
     }
 
@@ -103,11 +118,40 @@ def page_row(page: PageResult) -> dict[str, Any]:
         "score": float(page.score), "needs_high_cost": page.needs_high_cost,
         "signals": dataclasses.asdict(page.signals), "postprocess": page.postprocess,
         "error_reason": page.error_reason, "error_message": page.error_message,
+        "is_fallback": page.is_fallback, "prompt": page.prompt, "model": page.model,
+        "llm": dataclasses.asdict(page.llm) if page.llm is not None else None,
     }
+
+
+def page_from_row(row: dict[str, Any]) -> PageResult:
+    """A pages-dataset row back into a PageResult (for `run pdf --reparse-flagged`).
+
+    Rows written before schema 2 lack the VLM columns; they read as never sent to a VLM.
+    """
+    signal_names = {f.name for f in dataclasses.fields(PageSignals)}
+    signals = PageSignals(**{k: v for k, v in (row.get("signals") or {}).items() if k in signal_names})
+    llm = row.get("llm")
+    return PageResult(
+        doc_id=row["doc_id"], source=row["source"], page_index=int(row["page_index"]),
+        doc_pages=int(row["doc_pages"]), status=row["status"], text=row["text"], parser=row["parser"],
+        parser_version=row["parser_version"], tier=row["tier"], route=row["route"],
+        route_reason=row["route_reason"], score=float(row["score"]),
+        needs_high_cost=bool(row["needs_high_cost"]), signals=signals,
+        postprocess=row.get("postprocess") or "", error_reason=row.get("error_reason") or "",
+        error_message=row.get("error_message") or "", is_fallback=bool(row.get("is_fallback", False)),
+        prompt=row.get("prompt") or "", model=row.get("model") or "",
+        llm=LlmUsage(**llm) if llm else None,
+    )
 
 
 def dead_letter_row(dl: DeadLetter) -> dict[str, Any]:
     return dl.to_row()
+
+
+def dead_letter_from_row(row: dict[str, Any]) -> DeadLetter:
+    page_index = row.get("page_index")
+    return DeadLetter(doc_id=row["doc_id"], source=row["source"], stage=row["stage"], reason=row["reason"],
+                      message=row["message"], page_index=None if page_index is None else int(page_index))
 
 
 def validate_row(schema: pa.Schema, row: dict[str, Any]) -> None:

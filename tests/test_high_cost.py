@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from scicurate.config import ConfigError, PdfConfig
+from scicurate.config import ConfigError, LlmConfig, PdfConfig
 from scicurate.parsers.high_cost import (
     REASON_SOURCE_CHANGED,
     HighCostParser,
@@ -85,9 +85,19 @@ def test_unreadable_source_keeps_pages():
 
 
 def test_unknown_parser_is_a_config_error():
-    with pytest.raises(ConfigError, match="available: rapidocr"):
-        PdfConfig(high_cost_parser="vlm")
+    with pytest.raises(ConfigError, match="available: rapidocr, vlm, mineru-vlm"):
+        PdfConfig(high_cost_parser="qwen")
     assert create(PdfConfig(high_cost_parser="rapidocr")).name == "rapidocr"
+
+
+def test_vlm_parser_needs_a_vision_server():
+    with pytest.raises(ConfigError, match="--llm-endpoint URL --llm-model NAME"):
+        PdfConfig(high_cost_parser="vlm")
+    with pytest.raises(ConfigError, match="read text only"):
+        PdfConfig(high_cost_parser="vlm", llm=LlmConfig(backend="embedded"))
+    config = PdfConfig(high_cost_parser="vlm", llm=LlmConfig(endpoint="http://127.0.0.1:9/v1", model="m"))
+    assert create(config).name == "vlm"
+    assert create(config.replace(high_cost_parser="mineru-vlm")).name == "mineru-vlm"
 
 
 @pytest.mark.slow
