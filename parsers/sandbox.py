@@ -355,60 +355,55 @@ class SandboxedParser:
         finally:
             shutil.rmtree(flight.work, ignore_errors=True)
 
-    def ocr_pages(self, pdf: PdfInput, pages: list[int], doc_pages: int) -> dict[int, PageParse]:
-        """OCR whole pages of a document; a page that fails comes back as a failed PageParse."""
+    def _per_page(self, pdf: PdfInput, pages: list[int], request: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+        """Send `request` once per page (a hang or crash costs that page only) against the
+        document written to a scratch file. Yields (page, child reply | _ChildFailed)."""
         work = tempfile.mkdtemp(dir=self._scratch)
-        out: dict[int, PageParse] = {}
-        try:
-            path = os.path.join(work, "doc.pdf")
-            with open(path, "wb") as fh:
-                fh.write(pdf.data)
-            for index in pages:  # one call per page: a hang or crash costs that page only
-                try:
-                    reply = self._call(
-                        {"op": "ocr", "path": path, "doc_id": pdf.doc_id, "source": pdf.source,
-                         "pages": [index], "doc_pages": doc_pages},
-                        self.config.page_timeout_s,
-                    )
-                    if not reply.get("ok"):
-                        raise _ChildFailed(reply.get("reason", REASON_PARSER_ERROR), reply.get("message", ""))
-                    out[index] = page_from_json(reply["pages"][0])
-                except _ChildFailed as exc:
-                    out[index] = PageParse(
-                        doc_id=pdf.doc_id, source=pdf.source, page_index=index, doc_pages=doc_pages,
-                        parser="rapidocr", parser_version="", tier="ocr", status=STATUS_FAILED,
-                        error_reason=exc.reason, error_message=exc.message[:2000],
-                    )
-            return out
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def render_pages(self, pdf: PdfInput, pages: list[int], *, dpi: int, max_side_px: int) -> dict[int, Any]:
-        """Render whole pages to PNG. Returns {page: RenderedPage}; a page that fails (or times
-        out, or crashes PDFium) maps to a `RenderFailure` instead, and costs only itself."""
-        work = tempfile.mkdtemp(dir=self._scratch)
-        out: dict[int, Any] = {}
         try:
             path = os.path.join(work, "doc.pdf")
             with open(path, "wb") as fh:
                 fh.write(pdf.data)
             for index in pages:
                 try:
-                    reply = self._call({"op": "render", "path": path, "pages": [index], "dpi": dpi,
-                                        "max_side_px": max_side_px, "out_dir": work},
+                    reply = self._call({**request, "path": path, "pages": [index], "out_dir": work},
                                        self.config.page_timeout_s)
                     if not reply.get("ok"):
                         raise _ChildFailed(reply.get("reason", REASON_PARSER_ERROR), reply.get("message", ""))
-                    info = reply["pages"][0]
-                    with open(info["png_path"], "rb") as fh:
-                        png = fh.read()
-                    os.unlink(info["png_path"])
-                    out[index] = RenderedPage(index, png, info["width"], info["height"], info["text_layer"])
+                    yield index, reply
                 except _ChildFailed as exc:
-                    out[index] = RenderFailure(index, exc.reason, exc.message[:2000])
-            return out
+                    yield index, exc
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def ocr_pages(self, pdf: PdfInput, pages: list[int], doc_pages: int) -> dict[int, PageParse]:
+        """OCR whole pages of a document; a page that fails comes back as a failed PageParse."""
+        out: dict[int, PageParse] = {}
+        request = {"op": "ocr", "doc_id": pdf.doc_id, "source": pdf.source, "doc_pages": doc_pages}
+        for index, reply in self._per_page(pdf, pages, request):
+            if isinstance(reply, _ChildFailed):
+                out[index] = PageParse(
+                    doc_id=pdf.doc_id, source=pdf.source, page_index=index, doc_pages=doc_pages,
+                    parser="rapidocr", parser_version="", tier="ocr", status=STATUS_FAILED,
+                    error_reason=reply.reason, error_message=reply.message[:2000],
+                )
+            else:
+                out[index] = page_from_json(reply["pages"][0])
+        return out
+
+    def render_pages(self, pdf: PdfInput, pages: list[int], *, dpi: int, max_side_px: int) -> dict[int, Any]:
+        """Render whole pages to PNG. Returns {page: RenderedPage}; a page that fails (or times
+        out, or crashes PDFium) maps to a `RenderFailure` instead, and costs only itself."""
+        out: dict[int, Any] = {}
+        for index, reply in self._per_page(pdf, pages, {"op": "render", "dpi": dpi, "max_side_px": max_side_px}):
+            if isinstance(reply, _ChildFailed):
+                out[index] = RenderFailure(index, reply.reason, reply.message[:2000])
+                continue
+            info = reply["pages"][0]
+            with open(info["png_path"], "rb") as fh:
+                png = fh.read()
+            os.unlink(info["png_path"])
+            out[index] = RenderedPage(index, png, info["width"], info["height"], info["text_layer"])
+        return out
 
     def _parse(self, path: str, window: PageWindow, subset: list[int] | None, timeout: float) -> list[PageParse]:
         reply = self._call(

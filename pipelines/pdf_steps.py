@@ -241,18 +241,11 @@ class ParseHighCost(beam.DoFn):
             self.parser.teardown()
 
     def process(self, element) -> Iterator[PageResult]:
-        from apache_beam.io.filesystems import FileSystems
-
         from scicurate.parsers.high_cost import reparse_routed
 
         (_doc_id, source), pages = element
         pages = sorted(pages, key=lambda p: p.page_index)
-        data, error = None, ""
-        try:
-            with FileSystems.open(source) as fh:
-                data = fh.read()
-        except Exception as exc:  # noqa: BLE001 - keep the low-cost pages, say why
-            error = f"{type(exc).__name__}: {exc}"
+        data, error = _read_source(source)
         for page in reparse_routed(self.parser, data, pages, error):
             (self.failed if page.needs_high_cost else self.ok).inc()
             yield page

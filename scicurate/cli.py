@@ -243,6 +243,10 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     from scicurate.parse_one import ParseFailed, parse_document
 
     config = _pdf_config(args)
+    if config.high_cost_parser in ("vlm", "mineru-vlm") and config.llm.backend == "endpoint":
+        from scicurate.llm.client import check_endpoint
+
+        check_endpoint(config.llm)
     try:
         result = parse_document(args.file, config, progress=not args.quiet)
     except ParseFailed as exc:

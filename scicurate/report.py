@@ -563,6 +563,12 @@ def render(run: RunData) -> str:
         _card("needs high cost", count("pages_needs_high_cost"), "still low-cost text"),
         _card("throughput", throughput, throughput_detail),
     ]
+    if s.get("llm_calls") or s.get("pages_fallback"):   # runs with a VLM on the high-cost route
+        cards[-1:-1] = [
+            _card("VLM fallbacks", count("pages_fallback"), "routed pages kept low-cost text",
+                  "warn" if s.get("pages_fallback") else ""),
+            _card("LLM calls", count("llm_calls"), f"{s.get('llm_exceptions', 0)} batch exceptions"),
+        ]
 
     checks = []
     for what, said, rows in _dataset_checks(run):

@@ -42,7 +42,7 @@ def _page(doc: str, source: str, index: int, pages: int, score: float, route: st
 
 def _document(doc: str, source: str, pages: int) -> dict:
     return {"doc_id": doc, "source": source, "text": "t", "num_pages": pages, "pages_ok": pages,
-            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "spans": []}
+            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "pages_fallback": 0, "spans": []}
 
 
 def _dead(doc: str, source: str, reason: str, message: str, page_index: int | None = None,
@@ -311,3 +311,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert re.search(r"<b>OK</b>\s*accounting identity: inputs 4 = documents 2 \+ dead letters 2", dom)
     assert len(re.findall(r'<img src="data:image/png;base64,', dom)) == 7
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and HOSTILE not in dom
+
+
+def test_vlm_runs_show_fallbacks_and_llm_calls(tmp_path):
+    run = make_run(tmp_path / "run", run_info=RUN_INFO)
+    summary = json.loads((run / "summary.json").read_text())
+    plain = Path(write_report(str(run))).read_text()
+    assert "VLM fallbacks" not in plain        # a run without a VLM shows no VLM cards
+    summary.update(pages_fallback=2, llm_calls=7, llm_exceptions=1)
+    (run / "summary.json").write_text(json.dumps(summary))
+    html = Path(write_report(str(run))).read_text()
+    assert re.search(r"VLM fallbacks.*?>2<", html, re.S) and re.search(r"LLM calls.*?>7<", html, re.S)
+    assert "1 batch exceptions" in html

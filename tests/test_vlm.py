@@ -149,16 +149,20 @@ def _routed_pages(pdf_path: Path, indices):
     return pdf, [_page(i, doc_id=pdf.doc_id, source=str(pdf_path), doc_pages=n) for i in indices]
 
 
+def _reparse_equations_page(server):
+    parser = VlmHighCostParser(_vlm_config(server))
+    parser.setup()
+    try:
+        pdf, routed = _routed_pages(FIXTURE_PDFS / "equations.pdf", [0])
+        return parser.reparse(pdf, routed), routed
+    finally:
+        parser.teardown()
+
+
 def test_parser_retries_a_looping_answer_warmer_then_keeps_the_good_one():
     answers = {0.0: Reply(LOOPED, finish_reason="length"), 0.2: Reply(GOOD)}
     with FakeOpenAI(lambda body, n: answers[body["temperature"]]) as server:
-        parser = VlmHighCostParser(_vlm_config(server))
-        parser.setup()
-        try:
-            pdf, routed = _routed_pages(FIXTURE_PDFS / "equations.pdf", [0])
-            [page] = parser.reparse(pdf, routed)
-        finally:
-            parser.teardown()
+        [page], _ = _reparse_equations_page(server)
     assert [r["temperature"] for r in server.requests] == [0.0, 0.2]
     assert page.parser == "vlm" and not page.is_fallback and page.llm.attempts == 2
     assert "repetition_truncated" in page.llm.flags and "invalid:repetition_loop" in page.llm.flags
@@ -172,13 +176,7 @@ def test_parser_retries_a_looping_answer_warmer_then_keeps_the_good_one():
 
 def test_parser_falls_back_when_every_attempt_is_truncated():
     with FakeOpenAI(lambda body, n: Reply(TRUNCATED, finish_reason="length")) as server:
-        parser = VlmHighCostParser(_vlm_config(server))
-        parser.setup()
-        try:
-            pdf, routed = _routed_pages(FIXTURE_PDFS / "equations.pdf", [0])
-            [page] = parser.reparse(pdf, routed)
-        finally:
-            parser.teardown()
+        [page], routed = _reparse_equations_page(server)
     assert len(server.requests) == 3 and page.is_fallback and page.needs_high_cost
     assert page.error_reason == "high_cost_failed:invalid_output" and "truncated" in page.error_message
     assert page.text == routed[0].text
