@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from typing import Any, Sequence
 
 from scicurate.llm.client import ChatRequest, ChatResult
@@ -34,6 +35,8 @@ TIER = "vlm"
 TEXT_LAYER_PROMPT_CHARS = 3000   # enough to disambiguate symbols; more only costs tokens
 CLEANUP_EDGE_LINES = 3           # the cleanup pass may only delete this many lines at each end
 CLEANUP_MAX_LINE_CHARS = 100     # …and only short ones: headers, footers, page numbers
+# Math, markup and table cells mean content, never a running header (`$`, `|`, `=`, `<sup>`, …).
+_CONTENT_MARKS = re.compile(r"[$|=<>^_\\∈∉⊂∑∏∫±×≤≥≈→]")
 
 
 def page_request(page: PageResult, png: bytes, text_layer: str, prompt: Any,
@@ -109,8 +112,8 @@ def deletable(lines: Sequence[str], index: int) -> bool:
     if not 0 <= index < len(lines) or index not in _edge_lines(lines):
         return False
     line = lines[index].strip()
-    return (0 < len(line) <= CLEANUP_MAX_LINE_CHARS and "$" not in line and "|" not in line
-            and not line.startswith("#") and not line.endswith((".", "!", "?", ";", ":")))
+    return (0 < len(line) <= CLEANUP_MAX_LINE_CHARS and not _CONTENT_MARKS.search(line)
+            and not line.startswith("#") and not line.endswith((".", "!", "?", ";", ":", ",")))
 
 
 def apply_cleanup(page: PageResult, result: ChatResult) -> PageResult:

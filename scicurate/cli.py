@@ -79,9 +79,9 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-fallback-rate", type=float,
                    help="dead-letter a document when the VLM fails on more than this share of its routed pages")
     p.add_argument("--vlm-cleanup", action="store_true",
-                   help="small-LLM pass deleting header/footer lines from VLM pages (embedded SmolLM2 by default)")
+                   help="small-LLM pass deleting header/footer lines from VLM pages (embedded Gemma-3-270M by default)")
     p.add_argument("--cleanup-endpoint", help="OpenAI-compatible server for the cleanup pass (default: embedded)")
-    p.add_argument("--cleanup-model", help="model for the cleanup pass (embedded: smollm2, gemma3 or a .gguf path)")
+    p.add_argument("--cleanup-model", help="model for the cleanup pass (embedded: gemma3 (default), smollm2 or a .gguf path)")
 
 
 def _write_run_info(output: str, info: dict[str, Any]) -> None:

@@ -83,9 +83,12 @@ class LlmConfig:
         return dataclasses.replace(self, **changes)
 
 
-# The small-LLM cleanup pass runs on the embedded CPU model unless told otherwise.
+# The embedded CPU model (`scicurate llm serve`): SmolLM2-135M, the smallest shipped GGUF.
 EMBEDDED_LLM = LlmConfig(backend="embedded", model="smollm2", max_concurrency=1, max_tokens=256,
                          timeout_s=60.0)
+# The small-LLM cleanup pass runs on Gemma-3-270M unless told otherwise: on 40 real pages with
+# injected headers/footers (bench/vlm_cleanup_eval.py) it named 39% of them, SmolLM2 none.
+CLEANUP_LLM = EMBEDDED_LLM.replace(model="gemma3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,7 @@ class PdfConfig:
     vlm_prompt: str = "vlm_page@1"        # pinned, so a rerun asks the same question
     vlm_cleanup: bool = False             # run the small-LLM cleanup pass on VLM pages
     cleanup_prompt: str = "cleanup@1"
-    cleanup_llm: LlmConfig = EMBEDDED_LLM
+    cleanup_llm: LlmConfig = CLEANUP_LLM
     max_fallback_rate: float = 0.5
     min_fallback_pages: int = 2
 

@@ -55,7 +55,7 @@ class FakeOpenAI:
                     pass   # the client gave up (a timeout test)
 
             def do_GET(self):
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.rstrip("/") == "/v1/models":
                     self._send(200, {"object": "list", "data": [{"id": outer.model, "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})

@@ -59,5 +59,6 @@ def test_tiny_run_against_the_embedded_server():
     assert result["time_ratio_ours_over_baseline"] == pytest.approx(ours["median_seconds"] / base["median_seconds"])
     assert result["overhead_pct"] == pytest.approx(100 * (result["time_ratio_ours_over_baseline"] - 1))
     assert result["equal_work"] == (base["completion_tokens"] == ours["completion_tokens"])
+    assert len(result["repeat_time_ratios"]) == 1
     assert "time ratio ours/baseline" in llm_layer.table(result)
     json.dumps(result)  # serialisable as written to bench/results

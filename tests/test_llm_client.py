@@ -145,6 +145,9 @@ def test_check_endpoint_fails_fast_with_what_to_do():
         assert check_endpoint(LlmConfig(endpoint=server.url, model="fake-vlm")) == ["fake-vlm"]
         with pytest.raises(ConfigError, match="not --llm-model 'other'"):
             check_endpoint(LlmConfig(endpoint=server.url, model="other"))
+        bare = server.url[: -len("/v1")]
+        with pytest.raises(ConfigError, match=f"HTTP 404; .*try --llm-endpoint {bare}/v1"):
+            check_endpoint(LlmConfig(endpoint=bare, model="fake-vlm"))
 
 
 def test_config_validation():

@@ -280,6 +280,10 @@ def check_endpoint(config: LlmConfig, timeout_s: float = 10.0) -> list[str]:
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as reply:
             ids = [m.get("id", "") for m in json.loads(reply.read()).get("data", [])]
+    except urllib.error.HTTPError as exc:
+        hint = (f"; OpenAI-compatible servers answer under /v1: try --llm-endpoint {config.endpoint.rstrip('/')}/v1"
+                if exc.code == 404 and not config.endpoint.rstrip("/").endswith("/v1") else "")
+        raise ConfigError(f"the LLM endpoint {config.endpoint} answered {url} with HTTP {exc.code}{hint}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ConfigError(f"the LLM endpoint {config.endpoint} does not answer ({url}: {exc}); start the "
                           "server (`vllm serve MODEL`, or `scicurate llm serve` for the embedded one)") from None
