@@ -111,8 +111,8 @@ class BareOpenAI:
         """The create() arguments, built before timing: a bare caller would hold them ready."""
         params = []
         for request in requests:
-            kwargs: dict[str, Any] = dict(model=self.model, messages=[dict(m) for m in request.messages],
-                                          max_tokens=self.max_tokens, temperature=0.0, seed=0)
+            kwargs: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in request.messages],
+                                      "max_tokens": self.max_tokens, "temperature": 0.0, "seed": 0}
             if request.json_schema is not None:
                 kwargs["response_format"] = {"type": "json_object", "schema": dict(request.json_schema)}
             params.append(kwargs)
@@ -178,7 +178,8 @@ def measure_layer(url: str, model: str, *, requests: int = REQUESTS, concurrency
 
     Returns a result in bench/run.py's format (unit "calls"; `items` = requests answered)
     plus completion tokens per run and tokens/s, `equal_work` (every run of both sides got
-    the same completion-token total from the server) and the ratio of median times."""
+    the same completion-token total from the server), the ratio of median times and the
+    ratio within each repeat."""
     if requests < 1 or concurrency < 1 or repeats < 1 or max_tokens < 1:
         raise ValueError("requests, concurrency, repeats and max_tokens must all be at least 1")
     work = workload(requests, schema=schema)
@@ -214,22 +215,26 @@ def measure_layer(url: str, model: str, *, requests: int = REQUESTS, concurrency
     ratio = result["ours"]["median_seconds"] / result["baseline"]["median_seconds"]
     result["time_ratio_ours_over_baseline"] = ratio
     result["overhead_pct"] = 100 * (ratio - 1)
+    # Per repeat (the two sides ran back to back): load from other processes on the machine moves
+    # whole passes, and a spread here much wider than the overhead says the run was not quiet.
+    result["repeat_time_ratios"] = [o["seconds"] / b["seconds"] for o, b in zip(runs["ours"], runs["baseline"])]
     result["target_overhead_pct"] = TARGET_OVERHEAD_PCT
     return result
 
 
 def table(result: dict[str, Any]) -> str:
     w = result["workload"]
-    lines = [f"{result['name']}: {w['requests']} requests, concurrency {w['concurrency']}, max_tokens "
-             f"{w['max_tokens']}, {'JSON schema' if w['schema'] else 'plain'}, {w['model']}, "
-             f"medians of {result['repeat']} interleaved repeats",
+    lines = [(f"{result['name']}: {w['requests']} requests, concurrency {w['concurrency']}, max_tokens "
+              f"{w['max_tokens']}, {'JSON schema' if w['schema'] else 'plain'}, {w['model']}, "
+              f"medians of {result['repeat']} interleaved repeats"),
              f"{'side':10s} {'label':36s} {'median s':>9s} {'calls/s':>8s} {'tokens/s':>9s}  completion tokens per run"]
     for key in ("baseline", "ours"):
         s = result[key]
         lines.append(f"{key:10s} {s['label']:36s} {s['median_seconds']:9.2f} {s['median_items_per_s']:8.2f} "
                      f"{s['median_tokens_per_s']:9.1f}  {s['completion_tokens']}")
     lines.append(f"time ratio ours/baseline {result['time_ratio_ours_over_baseline']:.3f} "
-                 f"(overhead {result['overhead_pct']:+.1f}%, target <= {result['target_overhead_pct']}%)")
+                 f"(overhead {result['overhead_pct']:+.1f}%, target <= {result['target_overhead_pct']}%); "
+                 f"per repeat {', '.join(f'{r:.3f}' for r in result['repeat_time_ratios'])}")
     if not result["equal_work"]:
         lines.append("NOTE: the completion-token totals differ between runs/sides: the server did not do "
                      "identical work every pass (see completion tokens per run)")
@@ -283,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output or ROOT / "bench" / "results" / f"{result['name']}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import plot   # bench/run.py's per-repeat chart, as for every other benchmark
+
+    plot(result, output.with_suffix(".png"))
     print(table(result))
-    print(f"wrote {output}")
+    print(f"wrote {output} and {output.with_suffix('.png').name}")
     return 0
 
 
