@@ -144,7 +144,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.io.filesystems import FileSystems
 
     from scicurate.pipelines import pdf as pdf_pipeline
-    from scicurate.runner import pipeline_options, runner_name
+    from scicurate.runner import pipeline_options, runner_name, workers_are_local
 
     import contextlib
 
@@ -172,6 +172,9 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
             return 2
         described, inputs = f"{len(matches)} input files", len(matches)
     options = pipeline_options(beam_args)
+    if config.vlm_cleanup and config.cleanup_llm.backend == "embedded" and not workers_are_local(options):
+        raise ConfigError("--vlm-cleanup runs its embedded model on this machine, which the workers of "
+                          f"{runner_name(options)} cannot reach: pass --cleanup-endpoint URL --cleanup-model NAME")
     _preflight(config)
     print(f"scicurate: {described}; low-cost parser MinerU tier '{config.tier}'"
           f" ({'no models needed' if config.tier == 'flash' else 'local models required'});"

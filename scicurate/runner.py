@@ -20,6 +20,21 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner", "PrismRunner")
+
+
+def workers_are_local(options: PipelineOptions) -> bool:
+    """Do the workers run on this machine (so they can reach a loopback model server)?"""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    runner = runner_name(options).rsplit(".", 1)[-1]
+    if runner in LOCAL_RUNNERS:
+        return True
+    portable = options.view_as(PortableOptions)
+    return runner == "PortableRunner" and (portable.environment_type or "").upper() == "LOOPBACK" \
+        and (portable.job_endpoint or "") in ("embed", "")
+
+
 def runner_name(options: PipelineOptions) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 

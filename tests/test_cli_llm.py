@@ -94,3 +94,23 @@ def test_vlm_cleanup_starts_the_embedded_model_and_leaves_no_server(tmp_path):
         kept = set(page["text"].split("\n"))
         assert {"## Governing equations", "$$", "E = -\\nabla \\phi"} <= kept
         assert re.search(r"cleanup_(failed|refused)|^$", page["llm"]["flags"]) is not None
+
+
+def test_embedded_cleanup_model_is_refused_for_remote_workers(tmp_path):
+    proc = scicurate("run", "pdf", "--input", EQUATIONS, "--output", str(tmp_path), "--high-cost", "vlm",
+                     "--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--vlm-cleanup",
+                     "--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/t")
+    assert proc.returncode == 2 and "--cleanup-endpoint URL" in one_error_line(proc)
+
+
+def test_which_runners_have_local_workers():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from scicurate.runner import workers_are_local
+
+    assert workers_are_local(PipelineOptions(["--runner=FnApiRunner"]))
+    assert workers_are_local(PipelineOptions(["--runner=PortableRunner", "--job_endpoint=embed",
+                                              "--environment_type=LOOPBACK"]))
+    assert not workers_are_local(PipelineOptions(["--runner=PortableRunner", "--job_endpoint=host:8099",
+                                                  "--environment_type=DOCKER"]))
+    assert not workers_are_local(PipelineOptions(["--runner=DataflowRunner"]))

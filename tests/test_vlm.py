@@ -271,3 +271,23 @@ def test_reparse_flagged_reparses_only_flagged_pages(tmp_path):
     assert summary2["inputs"] == summary1["inputs"] and summary2["accounted"]
     assert summary2["documents"] == summary1["documents"] and summary2["dead_letter"] == summary1["dead_letter"]
     assert summary2["pages_needs_high_cost"] == 0
+
+
+def test_a_failed_inference_batch_keeps_every_page_and_dead_letters_the_exception():
+    from apache_beam.pvalue import TaggedOutput
+
+    from scicurate.pipelines.pdf_steps import failed_inference_pages
+
+    pages = [_page(0), _page(1)]
+    batch = [((p, "layer"), object()) for p in pages]
+    out = list(failed_inference_pages((batch, RuntimeError("handler bug")), "pdf_vlm"))
+    kept = [o for o in out if isinstance(o, PageResult)]
+    dead = [o.value for o in out if isinstance(o, TaggedOutput)]
+    assert [p.page_index for p in kept] == [0, 1]
+    assert all(p.is_fallback and p.error_reason == "high_cost_failed:llm_exception" for p in kept)
+    assert [(d.page_index, d.stage, d.reason) for d in dead] == [(0, "pdf_vlm", "llm_exception"), (1, "pdf_vlm", "llm_exception")]
+    assert dead[0].message == "RuntimeError: handler bug"
+    # the cleanup stage keeps its pages unchanged: they already hold the VLM's text
+    cleaned = [o for o in failed_inference_pages(([(p, object()) for p in pages], ValueError("x")), "pdf_cleanup")
+               if isinstance(o, PageResult)]
+    assert cleaned == pages
