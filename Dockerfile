@@ -17,7 +17,10 @@ COPY parsers ./parsers
 COPY classifiers ./classifiers
 COPY dedup ./dedup
 COPY prompts ./prompts
-RUN pip install . && python -c "import scicurate.pipelines.pdf, mineru.parser, rapidocr_onnxruntime"
+# GPU workers for in-worker vLLM (--llm-backend vllm): docker build --build-arg EXTRAS=[gpu] …
+# on a CUDA base, with the model directory baked in or mounted (nothing downloads at run time).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS}" && python -c "import scicurate.pipelines.pdf, scicurate.llm.handler, mineru.parser, rapidocr_onnxruntime"
 
 # For MinerU's `basic` tier, bake the ONNX model set in at build time, e.g.:
 #   COPY models/ /opt/mineru-models/   and point MinerU's config (MINERU_HOME) at it.
