@@ -1,0 +1,166 @@
+"""Thin Beam shells around the dedup pure cores (``exact``, ``components``).
+
+``ExactDedup``: ``(id, text)`` -> tagged ``kept`` ``(id, text)`` / ``duplicates`` ``DuplicateRecord``.
+``ConnectedComponents``: edges ``(a, b)`` -> ``{"labels": (node, label), "changed": int}``.
+The algorithms and their justification are documented in the core modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+from scicurate.dedup.components import (
+    CHANGED,
+    LABELS,
+    ComponentsConfig,
+    Edge,
+    canonical_edge,
+    check_edge,
+    large_star,
+    small_star,
+)
+from scicurate.dedup.exact import DUPLICATES, KEPT, resolve_group, text_hash
+
+EXACT_NAMESPACE = "dedup_exact"
+COMPONENTS_NAMESPACE = "dedup_components"
+
+
+class _ResolveGroup(beam.DoFn):
+    def __init__(self) -> None:
+        self.kept = Metrics.counter(EXACT_NAMESPACE, "kept")
+        self.duplicates = Metrics.counter(EXACT_NAMESPACE, "duplicates")
+
+    def process(self, element):
+        digest, members = element
+        for tag, value in resolve_group(digest, members):
+            if tag == KEPT:
+                self.kept.inc()
+                yield value
+            else:
+                self.duplicates.inc()
+                yield TaggedOutput(DUPLICATES, value)
+
+
+class ExactDedup(beam.PTransform):
+    """``(id, text)`` -> tagged ``kept`` ``(id, text)`` and ``duplicates`` ``DuplicateRecord``.
+
+    Groups by ``text_hash(text, normalise)``; the smallest id of each group is kept (see
+    ``choose_representative``), so the result does not depend on input order or runner.
+    Counters: ``dedup_exact/kept``, ``dedup_exact/duplicates``.
+    """
+
+    def __init__(self, normalise: bool = True, label: str | None = None) -> None:
+        super().__init__(label)
+        self.normalise = bool(normalise)
+
+    def expand(self, pairs):
+        normalise = self.normalise
+        return (
+            pairs
+            | "KeyByHash" >> beam.Map(lambda kv: (text_hash(kv[1], normalise), (kv[0], kv[1])))
+            | "GroupByHash" >> beam.GroupByKey()
+            | "ChooseRepresentative" >> beam.ParDo(_ResolveGroup()).with_outputs(DUPLICATES, main=KEPT)
+        )
+
+
+def _both_directions(edge: Edge) -> Iterator[Edge]:
+    yield edge
+    yield edge[1], edge[0]
+
+
+def _canonical_edges(edge) -> Iterator[Edge]:
+    canonical = canonical_edge(edge)
+    if canonical is not None:
+        yield canonical
+
+
+def _self_labels(edge: Edge) -> Iterator[Edge]:
+    yield edge[0], edge[0]
+    yield edge[1], edge[1]
+
+
+class _StarRound(beam.PTransform):
+    """One Large-Star + Small-Star round over distinct canonical edges -> distinct canonical edges."""
+
+    def expand(self, edges):
+        large = (
+            edges
+            | "BothDirections" >> beam.FlatMap(_both_directions)
+            | "GroupNeighbours" >> beam.GroupByKey()
+            | "LargeStar" >> beam.FlatMapTuple(large_star)
+        )
+        return (
+            large
+            | "GroupSmallerNeighbours" >> beam.GroupByKey()
+            | "SmallStar" >> beam.FlatMapTuple(small_star)
+            | "DistinctEdges" >> beam.Distinct()
+        )
+
+
+class _Labels(beam.PTransform):
+    """label(v) = min(v, smaller neighbours of v), for every original node. Combiner-lifted."""
+
+    def __init__(self, self_labels, label: str | None = None) -> None:
+        super().__init__(label)
+        self.self_labels = self_labels
+
+    def expand(self, edges):
+        return (
+            (self.self_labels, edges)
+            | "WithSelf" >> beam.Flatten()
+            | "MinLabel" >> beam.CombinePerKey(min)
+        )
+
+
+class _ReportChanged(beam.DoFn):
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.rounds_counter = Metrics.counter(COMPONENTS_NAMESPACE, "rounds")
+        self.changed_counter = Metrics.counter(COMPONENTS_NAMESPACE, "changed_last_round")
+
+    def process(self, changed: int):
+        self.rounds_counter.inc(self.rounds)
+        self.changed_counter.inc(changed)
+        yield changed
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges ``(a, b)`` of string ids -> ``{"labels": (node, label), "changed": int}``.
+
+    ``labels`` has one ``(node, label)`` per node appearing in any edge (self-loops included),
+    label = smallest id of the node's component (string order). ``changed`` holds exactly one
+    int: nodes whose label changed in the last of ``config.max_iterations`` rounds; 0 means
+    converged (see module docstring for what a non-zero value means and why 12 rounds).
+    Counters: ``dedup_components/rounds`` (rounds run), ``dedup_components/changed_last_round``.
+    A malformed edge (not a pair of strings) is a programming error upstream and raises TypeError.
+    """
+
+    def __init__(self, config: ComponentsConfig | None = None, label: str | None = None) -> None:
+        super().__init__(label)
+        self.config = config or ComponentsConfig()
+
+    def expand(self, raw_edges):
+        self_labels = raw_edges | "SelfLabels" >> beam.FlatMap(lambda e: _self_labels(check_edge(e)))
+        edges = (
+            raw_edges
+            | "Canonical" >> beam.FlatMap(_canonical_edges)
+            | "DistinctInput" >> beam.Distinct()
+        )
+        for i in range(1, self.config.max_iterations + 1):
+            previous, edges = edges, edges | f"Round{i:02d}" >> _StarRound()
+        labels_before = previous | "LabelsBeforeLastRound" >> _Labels(self_labels)
+        labels = edges | "Labels" >> _Labels(self_labels)
+        changed = (
+            (labels_before, labels)
+            | "BothLabelings" >> beam.Flatten()
+            | "DistinctLabelings" >> beam.Distinct()
+            | "NodeOfLabel" >> beam.Map(lambda kv: kv[0])
+            | "LabelsPerNode" >> beam.combiners.Count.PerElement()
+            | "NodesChanged" >> beam.Filter(lambda kv: kv[1] > 1)
+            | "CountChanged" >> beam.combiners.Count.Globally()
+            | "ReportChanged" >> beam.ParDo(_ReportChanged(self.config.max_iterations))
+        )
+        return {LABELS: labels, CHANGED: changed}
