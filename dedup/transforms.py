@@ -1,7 +1,8 @@
-"""Thin Beam shells around the dedup pure cores (``exact``, ``components``).
+"""Thin Beam shells around the dedup pure cores (``exact``, ``components``, ``near``).
 
 ``ExactDedup``: ``(id, text)`` -> tagged ``kept`` ``(id, text)`` / ``duplicates`` ``DuplicateRecord``.
 ``ConnectedComponents``: edges ``(a, b)`` -> ``{"labels": (node, label), "changed": int}``.
+``NearDuplicateClusters``: ``(id, text)`` -> ``(id, cluster label)`` for ids with a near duplicate.
 The algorithms and their justification are documented in the core modules.
 """
 
@@ -164,3 +165,84 @@ class ConnectedComponents(beam.PTransform):
             | "ReportChanged" >> beam.ParDo(_ReportChanged(self.config.max_iterations))
         )
         return {LABELS: labels, CHANGED: changed}
+
+
+NEAR_NAMESPACE = "dedup_near"
+
+
+class _Signatures(beam.DoFn):
+    """[(id, text)] batch -> (band key, (id, signature)) for texts with at least one shingle."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.docs = Metrics.counter(NEAR_NAMESPACE, "documents")
+        self.no_shingles = Metrics.counter(NEAR_NAMESPACE, "no_shingles")
+
+    def process(self, batch):
+        from scicurate.dedup.lsh import band_keys
+        from scicurate.dedup.minhash import signatures
+        from scicurate.dedup.near import has_shingles
+
+        sigs = signatures([text for _, text in batch], self.config)
+        for (doc_id, _), sig in zip(batch, sigs):
+            self.docs.inc()
+            if not has_shingles(sig, self.config):
+                self.no_shingles.inc()
+                continue
+            for key in band_keys(sig, self.config.bands, self.config.rows):
+                yield key, (doc_id, sig)
+
+
+class _BucketEdges(beam.DoFn):
+    def __init__(self, config, verify: bool) -> None:
+        self.config = config
+        self.verify = verify
+        self.buckets = Metrics.counter(NEAR_NAMESPACE, "buckets_with_pairs")
+        self.hot = Metrics.counter(NEAR_NAMESPACE, "hot_buckets_split")
+        self.edges = Metrics.counter(NEAR_NAMESPACE, "verified_edges")
+
+    def process(self, element):
+        from scicurate.dedup.near import bucket_edges
+
+        _key, members = element
+        members = list(members)
+        if len(members) < 2:
+            return
+        self.buckets.inc()
+        if len(members) > self.config.max_bucket:
+            self.hot.inc()
+        for edge in bucket_edges(members, self.config, self.verify):
+            self.edges.inc()
+            yield edge
+
+
+class NearDuplicateClusters(beam.PTransform):
+    """``(id, text)`` -> ``(id, label)`` for every id with at least one near duplicate
+    (estimated Jaccard >= ``config.threshold`` on shared LSH buckets), label = smallest id of
+    its cluster. Ids without a near duplicate are not in the output. Same clusters as
+    ``near.cluster_labels`` when ``ConnectedComponents`` converges (see its ``changed``).
+
+    Signatures are computed in batches of up to ``batch_size`` texts (the batch MinHash is
+    several times faster than one document at a time); each LSH band is one GroupByKey key.
+    """
+
+    def __init__(self, config=None, *, verify: bool = True, batch_size: int = 512,
+                 components: ComponentsConfig | None = None, label: str | None = None) -> None:
+        from scicurate.dedup.config import MinHashConfig
+
+        super().__init__(label)
+        self.config = config or MinHashConfig()
+        self.verify = verify
+        self.batch_size = batch_size
+        self.components = components
+
+    def expand(self, items):
+        edges = (
+            items
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "SignBands" >> beam.ParDo(_Signatures(self.config))
+            | "GroupBands" >> beam.GroupByKey()
+            | "BucketEdges" >> beam.ParDo(_BucketEdges(self.config, self.verify))
+            | "DistinctEdges" >> beam.Distinct()
+        )
+        return (edges | "Components" >> ConnectedComponents(self.components))[LABELS]
