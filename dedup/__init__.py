@@ -8,8 +8,13 @@ Built so far:
   pairs and salted splitting of hot buckets.
 - `components`: connected components by alternating large-star / small-star rounds unrolled in
   the pipeline graph (`ConnectedComponents`), with a union-find reference.
+- `near`: MinHash-LSH near-duplicate clusters (`NearDuplicateClusters`): bands as GroupByKey
+  keys, pairs verified by estimated Jaccard, connected components.
+- `pages`: the global page-level graph dedup of the PDF pipeline (`RepeatedPages`): clusters
+  spanning >= 2 documents are left out of every document (on by default in `run pdf`).
+- `lines`: domain line dedup for web pages (`DomainLineDedup`): lines in >= 30% of one URL
+  domain's pages are removed from that domain's pages (for the web pipeline).
 
-Not built yet: the MinHash-LSH near-dup transform end to end, the global page-level graph dedup
-in the PDF pipeline (the copyright page shared by the paper_a/paper_b fixtures is still kept),
-domain line dedup, `scicurate eval dedup`.
+Not built yet: `scicurate eval dedup` (dolma dedup test set, mutation sets), the 1M-document
+end-to-end benchmark and the Dataflow cost estimate, document-level near-dup in `run pdf`.
 """

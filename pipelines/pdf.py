@@ -3,6 +3,7 @@
     PDFs (any Beam file system) ─ read ─ split into page windows ─ parse every page (MinerU)
     ─ page signals + score ─ global quantile ─ route within budget
     ─ routed pages: high-cost parser (VLM via RunInference, [small-LLM cleanup]) or fallback
+    ─ global page dedup: pages repeated across documents (copyright, licence) left out
     ─ merge per document ─ Parquet: documents/, pages/, dead_letter/ + summary.json
 
 `build_reparse` starts from an earlier run's pages instead, and re-parses those flagged
@@ -22,6 +23,7 @@ from apache_beam.transforms.stats import ApproximateQuantiles
 from scicurate import schema
 from scicurate.classifiers import router
 from scicurate.config import PdfConfig
+from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
 from scicurate.records import DeadLetter, DocumentResult, PageResult
 
@@ -160,12 +162,17 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     if config.high_cost_parser:
         # -> routed pages re-parsed by the high-cost parser, the rest unchanged
         routed, extra_dead = _high_cost(routed, config, only_flagged)
+    if config.page_dedup:
+        # -> the same pages; those repeated across >= K documents marked removed="repeated_page"
+        routed = routed | "RepeatedPages" >> RepeatedPages(
+            config.page_dedup_min_documents, config.page_dedup_threshold, config.page_dedup_min_words)
     # -> DocumentResult | pages: PageResult | failed: DeadLetter
     merged = (
         routed
         | "KeyByDoc" >> beam.Map(lambda p: (p.doc_id, p))
         | "GroupPages" >> beam.GroupByKey()
-        | "MergeDocuments" >> beam.ParDo(steps.MergeDocument(config.max_fallback_rate, config.min_fallback_pages))
+        | "MergeDocuments" >> beam.ParDo(steps.MergeDocument(
+            config.max_fallback_rate, config.min_fallback_pages, config.page_dedup_max_doc_share))
         .with_outputs(steps.FAILED, "pages", main="documents")
     )
     # -> DeadLetter (documents and pages)
@@ -185,7 +192,7 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
             dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
         )
         | "AllCounts" >> beam.Flatten()
-        | "PairOnes" >> beam.Map(lambda k: (k, 1))
+        | "PairOnes" >> beam.Map(lambda k: k if isinstance(k, tuple) else (k, 1))
         | "SumCounts" >> beam.CombinePerKey(sum)
         | "BuildSummary" >> beam.CombineGlobally(steps.BuildSummary())
     )

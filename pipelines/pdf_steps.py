@@ -21,6 +21,7 @@ from scicurate.records import (
     REASON_TOO_LARGE,
     REASON_UNREADABLE,
     STATUS_FAILED,
+    STATUS_OK,
     DeadLetter,
     PageParse,
     PageResult,
@@ -374,9 +375,11 @@ def apply_cleanup_prediction(item) -> PageResult:
 class MergeDocument(beam.DoFn):
     """(doc_id, [PageResult]) -> DocumentResult, final PageResults ("pages"), DeadLetters ("failed")."""
 
-    def __init__(self, max_fallback_rate: float = 1.0, min_fallback_pages: int = 1) -> None:
+    def __init__(self, max_fallback_rate: float = 1.0, min_fallback_pages: int = 1,
+                 max_removed_share: float = 0.5) -> None:
         self.max_fallback_rate = max_fallback_rate
         self.min_fallback_pages = min_fallback_pages
+        self.max_removed_share = max_removed_share
         self.documents = Metrics.counter("pdf_merge", "documents")
         self.failed = Metrics.counter("pdf_merge", "failed")
 
@@ -385,7 +388,8 @@ class MergeDocument(beam.DoFn):
         pages = list(pages)
         try:
             out = merge_document(doc_id, pages, max_fallback_rate=self.max_fallback_rate,
-                                 min_fallback_pages=self.min_fallback_pages)
+                                 min_fallback_pages=self.min_fallback_pages,
+                                 max_removed_share=self.max_removed_share)
         except Exception as exc:  # noqa: BLE001 - a merge bug must not lose the pages
             self.failed.inc()
             for page in pages:
@@ -426,7 +430,8 @@ def summary_keys_document(_: Any) -> Iterable[str]:
     yield "documents"
 
 
-def summary_keys_page(page: PageResult) -> Iterable[str]:
+def summary_keys_page(page: PageResult) -> Iterable[Any]:
+    """Summary keys of one page; a (key, n) pair adds n instead of 1."""
     yield "pages"
     yield f"pages_status.{page.status}"
     yield f"route_reasons.{page.route_reason.split(':', 1)[0]}"
@@ -437,8 +442,15 @@ def summary_keys_page(page: PageResult) -> Iterable[str]:
         yield "pages_needs_high_cost"
     if page.is_fallback:
         yield "pages_fallback"
-    if page.llm is not None:
-        yield from ("llm_calls",) * page.llm.calls
+    if page.llm is not None and page.llm.calls:
+        yield "llm_calls", page.llm.calls
+    if page.status == STATUS_OK:
+        words = len(page.text.split())
+        yield "page_dedup.words", words
+        if page.removed:
+            yield "page_dedup.pages_removed"
+            yield "page_dedup.words_removed", words
+            yield f"removed_reasons.{page.removed}"
 
 
 def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
@@ -475,14 +487,20 @@ class BuildSummary(beam.CombineFn):
 
     def extract_output(self, acc: dict[str, int]) -> dict[str, Any]:
         summary: dict[str, Any] = {k: 0 for k in self.TOP}
-        for group in ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers"):
+        for group in ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers",
+                      "removed_reasons"):
             summary[group] = {}
+        summary["page_dedup"] = {"pages_removed": 0, "words_removed": 0, "words": 0}
         for key, value in sorted(acc.items()):
             if "." in key:
                 group, name = key.split(".", 1)
                 summary.setdefault(group, {})[name] = value
             else:
                 summary[key] = value
+        dedup = summary["page_dedup"]
+        parsed = summary["pages_status"].get("ok", 0)
+        dedup["share_pages_removed"] = round(dedup["pages_removed"] / parsed, 6) if parsed else 0.0
+        dedup["share_words_removed"] = round(dedup["words_removed"] / dedup["words"], 6) if dedup["words"] else 0.0
         summary["accounted"] = summary["inputs"] == summary["documents"] + summary["dead_letter"]
         return summary
 

@@ -110,6 +110,13 @@ class PdfConfig:
       a document's routed pages (and on at least two), the document itself is the problem (a
       scan of a scan, a hostile file) and it is dead-lettered rather than shipped half-parsed;
       one unlucky page never costs a whole document.
+    - Page dedup (`page_dedup=True`): a page whose near-duplicates (MinHash Jaccard >= 0.8 on
+      word 3-grams) span `page_dedup_min_documents=2` or more documents is boilerplate (a
+      copyright, licence or cover page) and is left out of every document's text. Pages under
+      8 words are not compared (a lone heading is not evidence). When more than half of one
+      document's pages would go (`page_dedup_max_doc_share=0.5`), the documents are copies of
+      each other, not sharing boilerplate: that document keeps its pages (document-level
+      near-dup is the tool for that case).
     """
 
     tier: str = "flash"
@@ -133,6 +140,11 @@ class PdfConfig:
     cleanup_llm: LlmConfig = CLEANUP_LLM
     max_fallback_rate: float = 0.5
     min_fallback_pages: int = 2
+    page_dedup: bool = True
+    page_dedup_min_documents: int = 2
+    page_dedup_threshold: float = 0.8
+    page_dedup_min_words: int = 8
+    page_dedup_max_doc_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -171,6 +183,10 @@ class PdfConfig:
                               "--llm-endpoint or --llm-backend vllm")
         if self.vlm_dpi < 36 or self.vlm_max_side_px < 256:
             raise ConfigError("vlm_dpi must be >= 36 and vlm_max_side_px >= 256")
+        if self.page_dedup_min_documents < 2 or not 0.0 < self.page_dedup_threshold <= 1.0:
+            raise ConfigError("page_dedup_min_documents must be >= 2 and page_dedup_threshold in (0, 1]")
+        if self.page_dedup_min_words < 1 or not 0.0 < self.page_dedup_max_doc_share <= 1.0:
+            raise ConfigError("page_dedup_min_words must be >= 1 and page_dedup_max_doc_share in (0, 1]")
         if not 0.0 <= self.max_fallback_rate <= 1.0 or self.min_fallback_pages < 1:
             raise ConfigError("max_fallback_rate must be in [0, 1] and min_fallback_pages >= 1")
 

@@ -54,8 +54,20 @@ def fallback_verdict(pages: Iterable[PageResult], max_rate: float, min_pages: in
             f"(> {max_rate:.0%}; {', '.join(reasons)[:300]}); pages kept in the pages dataset")
 
 
+def removal_guard(pages: list[PageResult], max_removed_share: float) -> list[PageResult]:
+    """Pages marked `removed` stay out of the document unless that would take more than
+    `max_removed_share` of its parsed pages: then the documents share most of their pages
+    (copies or versions of one work, not shared boilerplate) and this one keeps its pages,
+    still carrying their `dedup_cluster` for document-level dedup to use."""
+    parsed = [p for p in pages if p.status == STATUS_OK]
+    removed = [p for p in parsed if p.removed]
+    if not removed or len(removed) <= max_removed_share * len(parsed):
+        return pages
+    return [dataclasses.replace(p, removed="") if p.removed else p for p in pages]
+
+
 def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rate: float = 1.0,
-                   min_fallback_pages: int = 1) -> MergeOutput:
+                   min_fallback_pages: int = 1, max_removed_share: float = 0.5) -> MergeOutput:
     by_source: dict[str, dict[int, PageResult]] = {}
     for page in pages:
         by_source.setdefault(page.source, {})[page.page_index] = page
@@ -78,8 +90,8 @@ def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rat
         ))
         return MergeOutput(None, tuple(page_map[i] for i in sorted(page_map)), tuple(dead))
 
-    ordered = [page_map[i] for i in range(doc_pages)]
-    texts = [p.text if p.status == STATUS_OK else "" for p in ordered]
+    ordered = removal_guard([page_map[i] for i in range(doc_pages)], max_removed_share)
+    texts = [p.text if p.status == STATUS_OK and not p.removed else "" for p in ordered]
     cleaned, removed = strip_running_lines(texts)
 
     parts: list[str] = []
@@ -98,9 +110,12 @@ def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rat
         spans.append(PageSpan(
             page_index=page.page_index, start=start, end=offset, parser=page.parser, tier=page.tier,
             route=page.route, route_reason=page.route_reason, status=page.status,
-            is_fallback=page.is_fallback,
+            is_fallback=page.is_fallback, removed=page.removed,
         ))
-        final_pages.append(dataclasses.replace(page, text=text) if text != page.text else page)
+        if page.removed:   # the page row keeps the text that left the document
+            final_pages.append(page)
+        else:
+            final_pages.append(dataclasses.replace(page, text=text) if text != page.text else page)
     body = "".join(parts)
 
     failed = sum(1 for p in ordered if p.status == STATUS_FAILED)
@@ -131,5 +146,6 @@ def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rat
         pages_routed=sum(1 for p in ordered if p.route == ROUTE_HIGH_COST),
         spans=tuple(spans), removed_lines=removed,
         pages_fallback=sum(1 for p in ordered if p.is_fallback),
+        pages_removed=sum(1 for p in ordered if p.removed),
     )
     return MergeOutput(document, tuple(final_pages), tuple(dead))

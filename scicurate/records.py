@@ -249,6 +249,8 @@ class PageResult:
     prompt: str = ""            # prompt id@version that produced the text ("a@1,b@2" for passes)
     model: str = ""             # model id that produced the text
     llm: LlmUsage | None = None  # calls, tokens and latency spent on this page
+    dedup_cluster: str = ""     # page_id of the near-duplicate page cluster it belongs to, if any
+    removed: str = ""           # why its text is left out of the document ("" = kept), e.g. repeated_page
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -276,6 +278,7 @@ class PageSpan:
     route_reason: str
     status: str
     is_fallback: bool = False
+    removed: str = ""            # the page's text is not in the document, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +295,7 @@ class DocumentResult:
     spans: tuple[PageSpan, ...]
     removed_lines: int = 0       # running headers / footers / page numbers dropped at merge
     pages_fallback: int = 0      # routed pages the high-cost parser failed on (low-cost text kept)
+    pages_removed: int = 0       # pages left out of `text` (repeated across documents, …)
 
     def __post_init__(self) -> None:
         if len(self.spans) != self.num_pages:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from scicurate.records import DeadLetter, DocumentResult, LlmUsage, PageResult, PageSignals
 
-SCHEMA_VERSION = "2"  # 2: VLM provenance (is_fallback, prompt, model, llm usage)
+SCHEMA_VERSION = "2"  # 2: VLM provenance (is_fallback, prompt, model, llm usage), page dedup (dedup_cluster, removed)
 
 _SIGNAL_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -40,6 +40,7 @@ SPAN_TYPE = pa.struct([
     pa.field("route_reason", pa.string(), nullable=False),
     pa.field("status", pa.string(), nullable=False),
     pa.field("is_fallback", pa.bool_(), nullable=False),
+    pa.field("removed", pa.string(), nullable=False),
 ])
 
 LLM_USAGE_TYPE = pa.struct([
@@ -61,6 +62,7 @@ DOCUMENT_SCHEMA = pa.schema([
     pa.field("pages_routed", pa.int32(), nullable=False),
     pa.field("removed_lines", pa.int32(), nullable=False),
     pa.field("pages_fallback", pa.int32(), nullable=False),
+    pa.field("pages_removed", pa.int32(), nullable=False),
     pa.field("spans", pa.list_(SPAN_TYPE), nullable=False),
 ], metadata={"scicurate.dataset": "documents", "scicurate.schema_version": SCHEMA_VERSION})
 
@@ -87,6 +89,8 @@ PAGE_SCHEMA = pa.schema([
     pa.field("prompt", pa.string(), nullable=False),
     pa.field("model", pa.string(), nullable=False),
     pa.field("llm", LLM_USAGE_TYPE, nullable=True),
+    pa.field("dedup_cluster", pa.string(), nullable=False),
+    pa.field("removed", pa.string(), nullable=False),
 ], metadata={"scicurate.dataset": "pages", "scicurate.schema_version": SCHEMA_VERSION})
 
 DEAD_LETTER_SCHEMA = pa.schema([
@@ -105,6 +109,7 @@ def document_row(doc: DocumentResult) -> dict[str, Any]:
         "doc_id": doc.doc_id, "source": doc.source, "text": doc.text, "num_pages": doc.num_pages,
         "pages_ok": doc.pages_ok, "pages_failed": doc.pages_failed, "pages_routed": doc.pages_routed,
         "removed_lines": doc.removed_lines, "pages_fallback": doc.pages_fallback,
+        "pages_removed": doc.pages_removed,
         "spans": [dataclasses.asdict(s) for s in doc.spans],
     }
 
@@ -120,6 +125,7 @@ def page_row(page: PageResult) -> dict[str, Any]:
         "error_reason": page.error_reason, "error_message": page.error_message,
         "is_fallback": page.is_fallback, "prompt": page.prompt, "model": page.model,
         "llm": dataclasses.asdict(page.llm) if page.llm is not None else None,
+        "dedup_cluster": page.dedup_cluster, "removed": page.removed,
     }
 
 
@@ -141,6 +147,7 @@ def page_from_row(row: dict[str, Any]) -> PageResult:
         error_message=row.get("error_message") or "", is_fallback=bool(row.get("is_fallback", False)),
         prompt=row.get("prompt") or "", model=row.get("model") or "",
         llm=LlmUsage(**llm) if llm else None,
+        dedup_cluster=row.get("dedup_cluster") or "", removed=row.get("removed") or "",
     )
 
 

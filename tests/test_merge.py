@@ -1,3 +1,5 @@
+import dataclasses
+
 from scicurate.merge import DUPLICATE_INPUT, merge_document
 from scicurate.records import PageResult, PageSignals
 
@@ -61,3 +63,22 @@ def test_running_header_removed_at_merge():
     doc = merge_document("d", pages).document
     assert "Journal X" not in doc.text and "Gamma rays are photons." in doc.text
     assert doc.removed_lines >= 5
+
+
+def test_removed_pages_leave_the_document_but_keep_their_rows():
+    pages = [_page(0, "Real content of the paper."), _page(1, "© Publisher licence text", n=3), _page(2, "More.", n=3)]
+    pages = [p if i != 1 else dataclasses.replace(p, removed="repeated_page", dedup_cluster="c") for i, p in enumerate(pages)]
+    out = merge_document("d", [dataclasses.replace(p, doc_pages=3) for p in pages])
+    assert out.document.text == "Real content of the paper.\n\nMore."
+    assert out.document.pages_removed == 1 and out.document.spans[1].removed == "repeated_page"
+    assert out.document.spans[1].start == out.document.spans[1].end
+    assert out.pages[1].text == "© Publisher licence text" and out.pages[1].removed == "repeated_page"
+
+
+def test_a_document_mostly_shared_with_others_keeps_its_pages():
+    texts = ["Introduction to the method.", "Results of the first trial.", "Discussion and outlook."]
+    pages = [dataclasses.replace(_page(i, texts[i], n=3), removed="repeated_page" if i else "",
+                                 dedup_cluster=f"c{i}" if i else "") for i in range(3)]
+    out = merge_document("d", pages, max_removed_share=0.5)
+    assert out.document.pages_removed == 0 and out.document.text == "\n\n".join(texts)
+    assert [p.removed for p in out.pages] == ["", "", ""] and out.pages[1].dedup_cluster == "c1"

@@ -112,12 +112,38 @@ def test_pages_dataset_has_every_page_with_route_and_signals(run):
     assert not scan["signals"]["has_text_layer"]
     for p in pages:
         assert p["route_reason"] and p["route"] in ("low_cost", "high_cost")
-    # Pages and documents agree: a page's text is its span of the document.
+    # Pages and documents agree: a page's text is its span of the document, but for pages left
+    # out of it (their span is empty, their row keeps the text that left).
     docs = {r["doc_id"]: r for r in read(out, "documents")}
     for p in pages:
         doc = docs[p["doc_id"]]
         span = doc["spans"][p["page_index"]]
-        assert doc["text"][span["start"]:span["end"]] == p["text"]
+        assert span["removed"] == p["removed"]
+        if p["removed"]:
+            assert span["start"] == span["end"] and p["text"]
+        else:
+            assert doc["text"][span["start"]:span["end"]] == p["text"]
+
+
+def test_copyright_page_repeated_across_papers_is_left_out(run, expected):
+    out, _ = run
+    pages = read(out, "pages")
+    removed = sorted((Path(p["source"]).name, p["page_index"]) for p in pages if p["removed"])
+    repeated = sorted((name, i) for name, f in expected["files"].items() for i in f.get("repeated_pages", []))
+    assert removed == repeated == [("paper_a.pdf", 1), ("paper_b.pdf", 1)]
+    clusters = {p["dedup_cluster"] for p in pages if p["removed"]}
+    assert len(clusters) == 1 and all(p["removed"] == "repeated_page" for p in pages if p["removed"])
+    assert all(not p["dedup_cluster"] for p in pages if not p["removed"])
+    docs = {Path(d["source"]).name: d for d in read(out, "documents")}
+    for name in ("paper_a.pdf", "paper_b.pdf"):
+        assert docs[name]["pages_removed"] == 1 and "Copyright and Licence" not in docs[name]["text"]
+        assert docs[name]["text"].strip()
+    summary = json.loads((out / "summary.json").read_text())
+    words = sum(len(p["text"].split()) for p in pages if p["status"] == "ok")
+    removed_words = sum(len(p["text"].split()) for p in pages if p["removed"])
+    assert summary["page_dedup"]["pages_removed"] == 2 and summary["removed_reasons"] == {"repeated_page": 2}
+    assert summary["page_dedup"]["words_removed"] == removed_words and summary["page_dedup"]["words"] == words
+    assert summary["page_dedup"]["share_pages_removed"] == round(2 / 9, 6)
 
 
 def test_output_files_have_deterministic_names_and_schemas(run):
