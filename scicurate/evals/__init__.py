@@ -75,6 +75,7 @@ EVAL_MODULES = (
     "scicurate.evals.pdf",
     "scicurate.evals.web",
     "scicurate.evals.classify",
+    "scicurate.evals.dedup",
 )
 
 
