@@ -27,6 +27,11 @@ def has_shingles(sig_row: np.ndarray, config: MinHashConfig) -> bool:
     return not bool(np.all(sig_row == empty_value(config.scheme)))
 
 
+def signature_bands(sig_row: np.ndarray, config: MinHashConfig) -> list[bytes]:
+    """The LSH band keys of one signature; none for a text without shingles."""
+    return band_keys(sig_row, config.bands, config.rows) if has_shingles(sig_row, config) else []
+
+
 def bucket_edges(members: Sequence[tuple[str, np.ndarray]], config: MinHashConfig,
                  verify: bool = True) -> list[tuple[str, str]]:
     """Edges among one bucket's (id, signature) members: every pair whose estimated Jaccard
@@ -58,8 +63,7 @@ def cluster_labels(items: Iterable[tuple[str, str]], config: MinHashConfig = Min
     sigs = signatures([t for _, t in items], config)
     buckets: dict[bytes, list[tuple[str, np.ndarray]]] = {}
     for (doc_id, _), sig in zip(items, sigs):
-        if has_shingles(sig, config):
-            for key in band_keys(sig, config.bands, config.rows):
-                buckets.setdefault(key, []).append((doc_id, sig))
+        for key in signature_bands(sig, config):
+            buckets.setdefault(key, []).append((doc_id, sig))
     edges = {edge for members in buckets.values() for edge in bucket_edges(members, config, verify)}
     return union_find_components(edges)

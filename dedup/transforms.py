@@ -179,17 +179,16 @@ class _Signatures(beam.DoFn):
         self.no_shingles = Metrics.counter(NEAR_NAMESPACE, "no_shingles")
 
     def process(self, batch):
-        from scicurate.dedup.lsh import band_keys
         from scicurate.dedup.minhash import signatures
-        from scicurate.dedup.near import has_shingles
+        from scicurate.dedup.near import signature_bands
 
         sigs = signatures([text for _, text in batch], self.config)
         for (doc_id, _), sig in zip(batch, sigs):
             self.docs.inc()
-            if not has_shingles(sig, self.config):
+            keys = signature_bands(sig, self.config)
+            if not keys:
                 self.no_shingles.inc()
-                continue
-            for key in band_keys(sig, self.config.bands, self.config.rows):
+            for key in keys:
                 yield key, (doc_id, sig)
 
 

@@ -126,18 +126,26 @@ def apply_high_cost(low: PageResult, high: PageParse | None, markdown: str, rule
     )
 
 
+def reread_source(page: PageResult, source_bytes: bytes | None,
+                  read_error: str = "") -> tuple[PdfInput | None, tuple[str, str] | None]:
+    """The source re-read from storage for a document's routed pages: (PdfInput, None) when it
+    is still the file that was split, else (None, (reason, message)) for the fallback rows."""
+    if source_bytes is None:
+        return None, ("unreadable", read_error or "source not readable")
+    pdf = PdfInput.from_bytes(page.source, source_bytes)
+    if pdf.doc_id != page.doc_id:
+        return None, (REASON_SOURCE_CHANGED, f"{page.source} changed since it was split "
+                                             f"(sha256 {pdf.doc_id[:12]}… != {page.doc_id[:12]}…)")
+    return pdf, None
+
+
 def reparse_routed(parser: HighCostParser, source_bytes: bytes | None, routed: Sequence[PageResult],
                    read_error: str = "") -> list[PageResult]:
     """Re-parse one document's routed pages; returns one PageResult per input page. Pure but for
     the parser call. `source_bytes` is the source re-read from storage (None if that failed)."""
     if not routed:
         return []
-    first = routed[0]
-    if source_bytes is None:
-        return [apply_high_cost(p, None, "", "", ("unreadable", read_error or "source not readable"))
-                for p in routed]
-    pdf = PdfInput.from_bytes(first.source, source_bytes)
-    if pdf.doc_id != first.doc_id:
-        message = f"{first.source} changed since it was split (sha256 {pdf.doc_id[:12]}… != {first.doc_id[:12]}…)"
-        return [apply_high_cost(p, None, "", "", (REASON_SOURCE_CHANGED, message)) for p in routed]
+    pdf, failure = reread_source(routed[0], source_bytes, read_error)
+    if pdf is None:
+        return [apply_high_cost(p, None, "", "", failure) for p in routed]
     return parser.reparse(pdf, routed)

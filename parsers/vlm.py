@@ -25,9 +25,9 @@ import re
 from typing import Any, Sequence
 
 from scicurate.llm.client import ChatRequest, ChatResult
-from scicurate.records import STATUS_OK, LlmUsage, PageResult, PdfInput
+from scicurate.records import LlmUsage, PageResult, PdfInput
 
-from .high_cost import REASON_HIGH_COST_FAILED, HighCostParser
+from .high_cost import HighCostParser, apply_high_cost
 from .vlm_postprocess import clean_vlm_markdown
 
 PARSER_NAME = "vlm"
@@ -60,13 +60,29 @@ def vlm_problems(raw: str, finish_reason: str) -> tuple[str, ...]:
 
 
 def fallback(page: PageResult, reason: str, message: str, result: ChatResult | None = None) -> PageResult:
-    """The routed page with its low-cost text, marked as a failed high-cost attempt."""
-    return dataclasses.replace(
-        page, needs_high_cost=True, is_fallback=True,
-        error_reason=f"{REASON_HIGH_COST_FAILED}:{reason}", error_message=message[:2000],
-        prompt=result.prompt if result else page.prompt, model=result.model if result else page.model,
-        llm=result.usage if result else page.llm,
-    )
+    """The routed page with its low-cost text, marked as a failed high-cost attempt (as every
+    high-cost parser marks it), plus what the VLM attempt cost when there was one."""
+    page = apply_high_cost(page, None, "", "", (reason, message))
+    if result is None:
+        return page
+    return dataclasses.replace(page, prompt=result.prompt, model=result.model, llm=result.usage)
+
+
+def plan_requests(routed: Sequence[PageResult], renders: dict[int, Any],
+                  prompt: Any) -> tuple[list[tuple[PageResult, str, ChatRequest]], list[PageResult]]:
+    """Routed pages and their sandbox renders -> ([(page, text layer, request)], fallbacks for
+    pages that could not be rendered). `renders` maps page index to RenderedPage|RenderFailure."""
+    from scicurate.parsers.sandbox import RenderedPage
+
+    asks, failed = [], []
+    for page in routed:
+        render = renders.get(page.page_index)
+        if isinstance(render, RenderedPage):
+            asks.append((page, render.text_layer, page_request(page, render.png, render.text_layer, prompt)))
+        else:
+            reason = getattr(render, "reason", "no_render")
+            failed.append(fallback(page, f"render_{reason}", getattr(render, "message", "")))
+    return asks, failed
 
 
 def apply_vlm(page: PageResult, result: ChatResult, text_layer: str = "") -> PageResult:
@@ -76,12 +92,10 @@ def apply_vlm(page: PageResult, result: ChatResult, text_layer: str = "") -> Pag
     cleaned = clean_vlm_markdown(result.text, finish_reason=result.finish_reason, text_layer=text_layer)
     if cleaned.problems:   # the client validated the raw answer; this is the loop-cut text
         return fallback(page, "invalid_output", "; ".join(cleaned.problems), result)
-    flags = result.usage.flags
     return dataclasses.replace(
         page, text=cleaned.markdown, parser=PARSER_NAME, parser_version=result.model, tier=TIER,
         needs_high_cost=False, is_fallback=False, postprocess=",".join(cleaned.rules),
-        error_reason="", error_message="", prompt=result.prompt, model=result.model,
-        llm=dataclasses.replace(result.usage, flags=flags),
+        error_reason="", error_message="", prompt=result.prompt, model=result.model, llm=result.usage,
     )
 
 
@@ -171,21 +185,12 @@ class VlmHighCostParser(HighCostParser):
         raise NotImplementedError("the VLM parser returns Markdown pages: use reparse()")
 
     def reparse(self, pdf: PdfInput, routed: Sequence[PageResult]) -> list[PageResult]:
-        from scicurate.parsers.sandbox import RenderFailure
-
         renders = self._sandbox.render_pages(pdf, [p.page_index for p in routed], dpi=self.config.vlm_dpi,
                                              max_side_px=self.config.vlm_max_side_px)
-        out: dict[int, PageResult] = {}
-        requests, pending = [], []
-        for page in routed:
-            render = renders.get(page.page_index)
-            if render is None or isinstance(render, RenderFailure):
-                reason = render.reason if render else "no_render"
-                out[page.page_index] = fallback(page, f"render_{reason}", render.message if render else "")
-                continue
-            requests.append(page_request(page, render.png, render.text_layer, self.prompt))
-            pending.append((page, render.text_layer))
-        for (page, layer), result in zip(pending, self.client.chat_many(requests, vlm_problems)):
+        asks, failed = plan_requests(routed, renders, self.prompt)
+        out: dict[int, PageResult] = {p.page_index: p for p in failed}
+        results = self.client.chat_many([request for _, _, request in asks], vlm_problems)
+        for (page, layer, _), result in zip(asks, results):
             out[page.page_index] = apply_vlm(page, result, layer)
         if self.cleanup_client is not None and self.cleanup_prompt is not None:
             for index, page in list(out.items()):
@@ -203,6 +208,3 @@ class VlmHighCostParser(HighCostParser):
         if sandbox is not None:
             sandbox.close()
 
-
-def ok_for_cleanup(page: PageResult) -> bool:
-    return page.status == STATUS_OK and page.parser == PARSER_NAME and not page.is_fallback

@@ -283,35 +283,24 @@ class RenderRouted(_SandboxDoFn):
         self.prompt = prompts.load(self.config.vlm_prompt)
 
     def process(self, element) -> Iterator[Any]:
-        from scicurate.parsers.high_cost import REASON_SOURCE_CHANGED
-        from scicurate.parsers.sandbox import RenderedPage
-        from scicurate.parsers.vlm import fallback, page_request
+        from scicurate.parsers.high_cost import reread_source
+        from scicurate.parsers.vlm import fallback, plan_requests
 
-        (doc_id, source), pages = element
+        (_doc_id, source), pages = element
         pages = sorted(pages, key=lambda p: p.page_index)
-        data, error = _read_source(source)
-        if data is None:
-            for page in pages:
-                self.render_failed.inc()
-                yield TaggedOutput(DONE, fallback(page, "unreadable", error))
-            return
-        pdf = PdfInput.from_bytes(source, data)
-        if pdf.doc_id != doc_id:
-            for page in pages:
-                self.render_failed.inc()
-                yield TaggedOutput(DONE, fallback(page, REASON_SOURCE_CHANGED, f"{source} changed since it was split"))
-            return
-        renders = self._sandbox.render_pages(  # type: ignore[union-attr]
-            pdf, [p.page_index for p in pages], dpi=self.config.vlm_dpi, max_side_px=self.config.vlm_max_side_px)
-        for page in pages:
-            render = renders.get(page.page_index)
-            if not isinstance(render, RenderedPage):
-                self.render_failed.inc()
-                reason = getattr(render, "reason", "no_render")
-                yield TaggedOutput(DONE, fallback(page, f"render_{reason}", getattr(render, "message", "")))
-                continue
-            self.rendered.inc()
-            yield (page, render.text_layer), page_request(page, render.png, render.text_layer, self.prompt)
+        pdf, failure = reread_source(pages[0], *_read_source(source))
+        if pdf is None:
+            asks, failed = [], [fallback(page, *failure) for page in pages]
+        else:
+            renders = self._sandbox.render_pages(  # type: ignore[union-attr]
+                pdf, [p.page_index for p in pages], dpi=self.config.vlm_dpi, max_side_px=self.config.vlm_max_side_px)
+            asks, failed = plan_requests(pages, renders, self.prompt)
+        self.render_failed.inc(len(failed))
+        self.rendered.inc(len(asks))
+        for page in failed:
+            yield TaggedOutput(DONE, page)
+        for page, layer, request in asks:
+            yield (page, layer), request
 
 
 def apply_vlm_prediction(item) -> PageResult:

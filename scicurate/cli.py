@@ -128,7 +128,7 @@ def _preflight(config: PdfConfig) -> None:
         sandbox.start()
     finally:
         sandbox.close()
-    if config.high_cost_parser in ("vlm", "mineru-vlm") and config.llm.backend == "endpoint":
+    if config.vlm_endpoint:
         check_endpoint(config.llm)
     if config.high_cost_parser == "vlm":
         try:
@@ -246,7 +246,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     from scicurate.parse_one import ParseFailed, parse_document
 
     config = _pdf_config(args)
-    if config.high_cost_parser in ("vlm", "mineru-vlm") and config.llm.backend == "endpoint":
+    if config.vlm_endpoint:
         from scicurate.llm.client import check_endpoint
 
         check_endpoint(config.llm)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 TIERS = ("flash", "basic", "standard", "advanced")
 # High-cost page parsers behind `parsers.high_cost.HighCostParser` ("" = none configured).
 HIGH_COST_PARSERS = ("rapidocr", "vlm", "mineru-vlm")
+# The high-cost parsers that call a vision-language model server through `PdfConfig.llm`.
+VLM_PARSERS = ("vlm", "mineru-vlm")
 # Where the LLM/VLM access layer sends requests (see `scicurate.llm`).
 LLM_BACKENDS = ("endpoint", "embedded", "vllm")
 # How a JSON schema reaches the server: OpenAI `response_format` json_schema (vLLM, OpenAI),
@@ -171,14 +173,14 @@ class PdfConfig:
                 f"{', '.join(HIGH_COST_PARSERS)}. Without --high-cost, routed pages keep their "
                 "low-cost text and are marked needs_high_cost=true for a later --reparse-flagged run."
             )
-        if self.high_cost_parser in ("vlm", "mineru-vlm") and self.llm.backend == "endpoint" and not self.llm.endpoint:
+        if self.high_cost_parser in VLM_PARSERS and self.llm.backend == "endpoint" and not self.llm.endpoint:
             raise ConfigError(
                 f"--high-cost {self.high_cost_parser} needs a vision-language model server: pass "
                 "--llm-endpoint URL --llm-model NAME (e.g. `vllm serve Qwen/Qwen2.5-VL-7B-Instruct` "
                 "on a GPU machine), or --llm-backend vllm on GPU workers. The embedded CPU models "
                 "(SmolLM2, Gemma-3-270M) read text only and cannot parse page images."
             )
-        if self.high_cost_parser in ("vlm", "mineru-vlm") and self.llm.backend == "embedded":
+        if self.high_cost_parser in VLM_PARSERS and self.llm.backend == "embedded":
             raise ConfigError("the embedded CPU models read text only; the VLM parser needs "
                               "--llm-endpoint or --llm-backend vllm")
         if self.vlm_dpi < 36 or self.vlm_max_side_px < 256:
@@ -189,6 +191,11 @@ class PdfConfig:
             raise ConfigError("page_dedup_min_words must be >= 1 and page_dedup_max_doc_share in (0, 1]")
         if not 0.0 <= self.max_fallback_rate <= 1.0 or self.min_fallback_pages < 1:
             raise ConfigError("max_fallback_rate must be in [0, 1] and min_fallback_pages >= 1")
+
+    @property
+    def vlm_endpoint(self) -> bool:
+        """Routed pages go to a VLM server at --llm-endpoint (checked at start-up)."""
+        return self.high_cost_parser in VLM_PARSERS and self.llm.backend == "endpoint"
 
     def replace(self, **changes) -> "PdfConfig":
         return dataclasses.replace(self, **changes)

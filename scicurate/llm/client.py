@@ -184,9 +184,7 @@ class LLMClient:
                     raise _Rejected(f"{type(exc).__name__}: {exc}") from exc
                 last = exc
                 continue
-            elapsed = time.perf_counter() - started
-            usage[3] += elapsed
-            self._count("latency_s", elapsed)
+            usage[3] += time.perf_counter() - started
             if response.usage is not None:
                 usage[1] += response.usage.prompt_tokens or 0
                 usage[2] += response.usage.completion_tokens or 0
