@@ -70,3 +70,17 @@ def salted_buckets(key: bytes, members: list[str], max_bucket: int) -> list[tupl
 
 def _salt(key: bytes, kind: bytes, index: int) -> bytes:
     return hashlib.blake2b(key + kind + index.to_bytes(4, "big"), digest_size=KEY_BYTES).digest()
+
+
+def bucket_candidates(members: list[str], max_bucket: int, star: bool = False) -> list[tuple[str, str]]:
+    """Candidate pairs (smaller, larger) of one bucket's ids, hot buckets split first
+    (`salted_buckets`): every pair of each part, or with `star` only (first, other) per part,
+    which has the same connected components in m - 1 pairs instead of m(m-1)/2 (for runs that
+    link candidates without checking them)."""
+    pairs: list[tuple[str, str]] = []
+    for _key, part in salted_buckets(b"", members, max_bucket):
+        if star:
+            pairs.extend((part[0], other) for other in part[1:])
+        else:
+            pairs.extend(combinations(part, 2))
+    return pairs

@@ -90,8 +90,9 @@ class RepeatedPages(beam.PTransform):
 
         min_documents, min_words = self.min_documents, self.min_words
         # Pages are short and boilerplate pages are often near-identical: 3-grams keep enough
-        # shingles on a 30-word licence page for a stable estimate.
-        config = MinHashConfig(ngram=3, threshold=self.threshold)
+        # shingles on a 30-word licence page for a stable estimate. Equal-weight banding: a
+        # removed page is removed from every document, so this stage wants precision.
+        config = MinHashConfig(ngram=3, threshold=self.threshold, weights=(0.5, 0.5))
         # -> (page_id, cluster label) for pages with a near duplicate anywhere in the run
         labels = (
             pages

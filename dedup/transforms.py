@@ -9,6 +9,7 @@ The algorithms and their justification are documented in the core modules.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -170,8 +171,13 @@ class ConnectedComponents(beam.PTransform):
 NEAR_NAMESPACE = "dedup_near"
 
 
+SIGNATURES = "signatures"
+
+
 class _Signatures(beam.DoFn):
-    """[(id, text)] batch -> (band key, (id, signature)) for texts with at least one shingle."""
+    """[(id, text)] batch -> main: (band key, id) per band; ``signatures``: (id, signature
+    bytes), for texts with at least one shingle (a text without shingles has all-equal
+    signature values and would join every other such text)."""
 
     def __init__(self, config) -> None:
         self.config = config
@@ -188,31 +194,76 @@ class _Signatures(beam.DoFn):
             keys = signature_bands(sig, self.config)
             if not keys:
                 self.no_shingles.inc()
+                continue
+            yield TaggedOutput(SIGNATURES, (doc_id, sig.tobytes()))
             for key in keys:
-                yield key, (doc_id, sig)
+                yield key, doc_id
 
 
-class _BucketEdges(beam.DoFn):
-    def __init__(self, config, verify: bool) -> None:
+class _BucketPairs(beam.DoFn):
+    """(band key, ids) -> candidate pairs (smaller id, larger id) of the bucket."""
+
+    def __init__(self, config, star: bool) -> None:
         self.config = config
-        self.verify = verify
+        self.star = star
         self.buckets = Metrics.counter(NEAR_NAMESPACE, "buckets_with_pairs")
         self.hot = Metrics.counter(NEAR_NAMESPACE, "hot_buckets_split")
-        self.edges = Metrics.counter(NEAR_NAMESPACE, "verified_edges")
+        self.pairs = Metrics.counter(NEAR_NAMESPACE, "candidate_pairs")
 
     def process(self, element):
-        from scicurate.dedup.near import bucket_edges
+        from scicurate.dedup.lsh import bucket_candidates
 
         _key, members = element
-        members = list(members)
+        members = sorted(set(members))
         if len(members) < 2:
             return
         self.buckets.inc()
         if len(members) > self.config.max_bucket:
             self.hot.inc()
-        for edge in bucket_edges(members, self.config, self.verify):
-            self.edges.inc()
-            yield edge
+        for pair in bucket_candidates(members, self.config.max_bucket, star=self.star):
+            self.pairs.inc()
+            yield pair
+
+
+def _with_left_signature(element):
+    """(a, {signatures: [sig_a], partners: [b, ...]}) -> (b, (a, sig_a)) per partner."""
+    doc_id, grouped = element
+    sigs = list(grouped[SIGNATURES])
+    if not sigs:
+        return
+    for partner in grouped["partners"]:
+        yield partner, (doc_id, sigs[0])
+
+
+class _VerifyPairs(beam.DoFn):
+    """(b, {signatures: [sig_b], halves: [(a, sig_a), ...]}) -> edge (a, b) when the
+    estimated Jaccard of the two signatures reaches the threshold."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.edges = Metrics.counter(NEAR_NAMESPACE, "verified_edges")
+        self.rejected = Metrics.counter(NEAR_NAMESPACE, "rejected_candidates")
+
+    def process(self, element):
+        import numpy as np
+
+        from scicurate.dedup.minhash import _dtype
+
+        doc_id, grouped = element
+        sigs = list(grouped[SIGNATURES])
+        halves = list(grouped["halves"])
+        if not sigs or not halves:
+            return
+        dtype = _dtype(self.config.scheme)
+        mine = np.frombuffer(sigs[0], dtype=dtype)
+        others = np.stack([np.frombuffer(sig, dtype=dtype) for _, sig in halves])
+        similar = (others == mine).mean(axis=1) >= self.config.threshold
+        for (other_id, _), keep in zip(halves, similar):
+            if keep:
+                self.edges.inc()
+                yield other_id, doc_id
+            else:
+                self.rejected.inc()
 
 
 class NearDuplicateClusters(beam.PTransform):
@@ -221,8 +272,18 @@ class NearDuplicateClusters(beam.PTransform):
     its cluster. Ids without a near duplicate are not in the output. Same clusters as
     ``near.cluster_labels`` when ``ConnectedComponents`` converges (see its ``changed``).
 
+    What crosses the shuffle, per document (sizes for the default 42 x 3 layout, 20-byte ids):
+    one ``(16-byte band key, id)`` per band (~1.5 KB) for the bucket GroupByKey, then its
+    512-byte signature twice, in the two joins that bring both signatures of each candidate
+    pair together (only candidate pairs travel with a signature). Carrying the signature
+    through the band GroupByKey instead would be ~42 x 550 B = 23 KB per document. With
+    ``verify=False`` the joins are skipped and each bucket links its members as a star
+    (m - 1 pairs, same components as all m(m-1)/2).
+
     Signatures are computed in batches of up to ``batch_size`` texts (the batch MinHash is
     several times faster than one document at a time); each LSH band is one GroupByKey key.
+    Counters (``dedup_near/``): documents, no_shingles, buckets_with_pairs, hot_buckets_split,
+    candidate_pairs, verified_edges, rejected_candidates.
     """
 
     def __init__(self, config=None, *, verify: bool = True, batch_size: int = 512,
@@ -236,12 +297,32 @@ class NearDuplicateClusters(beam.PTransform):
         self.components = components
 
     def expand(self, items):
-        edges = (
+        signed = (
             items
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            # (the output type is declared: inferred from process() it would be a union with
+            # TaggedOutput, which GroupByKey's key-value type check rejects)
             | "SignBands" >> beam.ParDo(_Signatures(self.config))
-            | "GroupBands" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.ParDo(_BucketEdges(self.config, self.verify))
-            | "DistinctEdges" >> beam.Distinct()
+            .with_output_types(beam.typehints.KV[Any, Any]).with_outputs(SIGNATURES, main="bands")
         )
+        pairs = (
+            signed.bands
+            | "GroupBands" >> beam.GroupByKey()
+            | "BucketPairs" >> beam.ParDo(_BucketPairs(self.config, star=not self.verify))
+            | "DistinctPairs" >> beam.Distinct()
+        )
+        if self.verify:
+            sigs = signed[SIGNATURES]
+            halves = (
+                {SIGNATURES: sigs, "partners": pairs}
+                | "JoinLeft" >> beam.CoGroupByKey()
+                | "LeftSignature" >> beam.FlatMap(_with_left_signature)
+            )
+            edges = (
+                {SIGNATURES: sigs, "halves": halves}
+                | "JoinRight" >> beam.CoGroupByKey()
+                | "Verify" >> beam.ParDo(_VerifyPairs(self.config))
+            )
+        else:
+            edges = pairs
         return (edges | "Components" >> ConnectedComponents(self.components))[LABELS]

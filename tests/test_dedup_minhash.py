@@ -8,7 +8,7 @@ from datasketch import minhash as ds_minhash
 from scicurate.config import ConfigError
 from scicurate.dedup import lsh
 from scicurate.dedup import minhash as mh
-from scicurate.dedup.config import ExactConfig, MinHashConfig, optimal_bands_rows
+from scicurate.dedup.config import STRICT, ExactConfig, MinHashConfig, optimal_bands_rows
 
 BASE = ("Graph decompositions are studied through a pebble game with colors, which gives a "
         "characterization of sparse graphs and algorithmic solutions to problems concerning "
@@ -64,7 +64,7 @@ def test_constants_equal_datasketch():
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 def test_signatures_equal_datasketch_on_varied_texts(scheme):
     # A small chunk forces the permuted block to split inside documents.
-    config = MinHashConfig(scheme=scheme, chunk_bytes=4 * 128 * 7)
+    config = MinHashConfig(scheme=scheme, chunk_bytes=4 * 128 * 7, hash="sha1")
     sigs = mh.signatures(TEXTS, config)
     assert sigs.shape == (len(TEXTS), 128)
     for text, row in zip(TEXTS, sigs):
@@ -73,12 +73,12 @@ def test_signatures_equal_datasketch_on_varied_texts(scheme):
         assert np.array_equal(row, ref), text[:40]
 
 
-def test_signatures_equal_datasketch_in_default_config_and_other_sizes():
-    config = MinHashConfig()
+def test_sha1_signatures_equal_datasketch_defaults_and_other_sizes():
+    config = MinHashConfig(hash="sha1")
     ref = MinHash()                       # datasketch's own defaults: 128 permutations, seed 1
     ref.update_batch(mh.shingles(TEXTS[0], config))
-    assert np.array_equal(mh.signatures(TEXTS[:1])[0], ref.hashvalues)
-    small = MinHashConfig(num_perm=64, ngram=3, seed=42)
+    assert np.array_equal(mh.signatures(TEXTS[:1], config)[0], ref.hashvalues)
+    small = MinHashConfig(num_perm=64, ngram=3, seed=42, hash="sha1")
     for text, row in zip(TEXTS, mh.signatures(TEXTS, small)):
         assert np.array_equal(row, _datasketch(text, small))
 
@@ -97,7 +97,7 @@ def test_empty_texts_get_datasketch_empty_value():
 
 
 def test_normalise_and_shingles():
-    config = MinHashConfig()
+    config = MinHashConfig(ngram=5)
     assert mh.normalise("  Hello,\tＷＯＲＬＤ!  ﬁne_print\n", config) == "hello world fine print"
     assert mh.normalise("Hello, World", MinHashConfig(lowercase=False, strip_punct=False)) == "Hello, World"
     assert mh.shingles("Two words.", config) == [b"two words"]
@@ -122,7 +122,7 @@ def test_wordmix_depends_on_words_only_and_estimates_jaccard():
 
 
 def test_to_lean_and_jaccard_estimate():
-    config = MinHashConfig()
+    config = MinHashConfig(hash="sha1")
     sigs = mh.signatures([BASE, TEXTS[1]], config)
     lean = mh.to_lean(sigs[0], config.seed, config.scheme)
     assert isinstance(lean, LeanMinHash)
@@ -143,20 +143,24 @@ def test_signatures_are_deterministic():
 
 # ---- config ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("threshold,num_perm", [(0.8, 128), (0.5, 128), (0.9, 64), (0.7, 256)])
-def test_band_params_equal_datasketch(threshold, num_perm):
-    index = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    config = MinHashConfig(threshold=threshold, num_perm=num_perm)
+@pytest.mark.parametrize("threshold,num_perm,weights", [
+    (0.8, 128, (0.5, 0.5)), (0.5, 128, (0.5, 0.5)), (0.9, 64, (0.5, 0.5)), (0.7, 256, (0.5, 0.5)),
+    (0.4, 128, (0.1, 0.9)), (0.6, 128, (0.8, 0.2)),
+])
+def test_band_params_equal_datasketch(threshold, num_perm, weights):
+    index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
+    config = MinHashConfig(threshold=threshold, num_perm=num_perm, weights=weights)
     assert (config.bands, config.rows) == (index.b, index.r)
-    assert optimal_bands_rows(threshold, num_perm) == (index.b, index.r)
+    assert optimal_bands_rows(threshold, num_perm, *weights) == (index.b, index.r)
 
 
-def test_default_config():
+def test_default_and_strict_config():
     config = MinHashConfig()
-    assert (config.num_perm, config.ngram, config.seed, config.threshold) == (128, 5, 1, 0.8)
-    assert (config.bands, config.rows) == (9, 13)
-    assert config.replace(threshold=0.5).bands != 9
+    assert (config.num_perm, config.ngram, config.seed, config.threshold) == (128, 2, 1, 0.4)
+    assert (config.weights, config.bands, config.rows, config.hash) == ((0.1, 0.9), 42, 3, "wordmix")
+    assert config.replace(threshold=0.6).bands != 42
     assert config.replace(bands=4, rows=8).bands == 4
+    assert (STRICT.ngram, STRICT.threshold, STRICT.bands, STRICT.rows) == (5, 0.8, 9, 13)
 
 
 @pytest.mark.parametrize("changes,match", [
@@ -164,7 +168,8 @@ def test_default_config():
     ({"threshold": 1.0}, "threshold"), ({"threshold": 0.0}, "threshold"),
     ({"scheme": "affine64"}, "scheme"), ({"hash": "xxh3"}, "hash"), ({"max_bucket": 1}, "max_bucket"),
     ({"bands": 4}, "together"), ({"bands": 20, "rows": 10}, "at most num_perm"),
-    ({"chunk_bytes": 16}, "chunk_bytes"),
+    ({"chunk_bytes": 16}, "chunk_bytes"), ({"weights": (0.0, 0.0)}, "weights"),
+    ({"weights": (-1.0, 1.0)}, "weights"), ({"weights": (1.0,)}, "weights"),
 ])
 def test_config_validation(changes, match):
     with pytest.raises(ConfigError, match=match):

@@ -43,7 +43,7 @@ def test_light_edits_cluster_and_unrelated_texts_do_not():
     for 0.7/128 (14 x 9) a pair at s = 0.83 shares a band with probability ~0.945, so a pair or
     two of 20 may be missed; nothing unrelated may ever be joined."""
     items, truth = mutation_set()
-    labels = cluster_labels(items, MinHashConfig(ngram=2, threshold=0.7))
+    labels = cluster_labels(items, MinHashConfig(ngram=2, threshold=0.7, weights=(0.5, 0.5)))
     assert all(truth[i] == label for i, label in labels.items())      # precision: exact
     assert not any(i.startswith("u") for i in labels)
     found_pairs = sum(1 for i in labels if i.endswith("-1"))
@@ -69,3 +69,22 @@ def test_beam_transform_gives_the_pure_clusters():
     with BeamTestPipeline(runner="FnApiRunner") as p:
         labels = p | beam.Create(items) | NearDuplicateClusters(config, batch_size=5)
         assert_that(labels, equal_to(expected))
+
+
+def test_beam_transform_default_config_finds_20_percent_edits_and_hot_buckets_stay_connected():
+    """Default config (bigrams, 0.4, 42 x 3): 20% word substitutions still cluster with their
+    original; 12 exact copies of one boilerplate text with max_bucket=4 force salted parts and
+    chain pairs, and must still form one cluster; unrelated texts stay apart."""
+    items, truth = mutation_set(seed=5, originals=6, share=0.2)
+    boiler = "this page intentionally left blank copyright all rights reserved " * 3
+    items += [(f"b{k:02d}", boiler) for k in range(12)]
+    truth |= {f"b{k:02d}": "b00" for k in range(12)}
+    config = MinHashConfig().replace(max_bucket=4)
+    expected = sorted(cluster_labels(items, config).items())
+    assert [i for i, _ in expected if i.startswith("b")] == [f"b{k:02d}" for k in range(12)]
+    assert all(truth[i] == label for i, label in expected)
+    assert sum(1 for i, _ in expected if i.endswith("-1")) >= 5
+    for verify in (True, False):
+        with BeamTestPipeline(runner="FnApiRunner") as p:
+            labels = p | beam.Create(items) | NearDuplicateClusters(config, verify=verify, batch_size=7)
+            assert_that(labels, equal_to(expected))

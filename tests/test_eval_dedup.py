@@ -138,9 +138,25 @@ def test_reorder_keeps_the_words_and_mutation_is_seeded():
 def test_dedup_is_a_registered_eval_with_its_flags():
     assert "dedup" in commands() and _REGISTRY["dedup"].run is dedup.run
     args = namespace("--mutations", "--levels", "5,30", "--no-verify")
-    assert args.levels == (5, 30) and args.no_verify and args.ngram == 5 and args.threshold == 0.8
+    assert args.levels == (5, 30) and args.no_verify and args.ngram is None and args.threshold is None
+    args = namespace("--mutations", "--weights", "0.5,0.5", "--bands-rows", "9x13", "--hash", "sha1")
+    assert args.weights == (0.5, 0.5) and args.bands_rows == (9, 13) and args.hash == "sha1"
     with pytest.raises(SystemExit):
         namespace("--levels", "5")                      # a mode is required
+    with pytest.raises(SystemExit):
+        namespace("--mutations", "--bands-rows", "9by13")
+
+
+def test_default_config_meets_the_target_and_strict_does_not():
+    """The issue's target (recall and precision >= 0.95 at 20% token edits) with MinHashConfig's
+    defaults on 150 seeded synthetic originals; the strict 5-gram/0.8 preset finds almost none."""
+    data = dedup.run(namespace("--mutations", "--originals", "150", "--levels", "20",
+                               "--reorder-share", "0")).to_json()["summary"]
+    assert (data["ngram"], data["bands"], data["rows"]) == (2, 42, 3)
+    assert data["target_met"] and data["target_recall"] >= 0.95 and data["target_precision"] >= 0.95
+    strict = dedup.run(namespace("--mutations", "--originals", "150", "--levels", "20", "--reorder-share", "0",
+                                 "--ngram", "5", "--threshold", "0.8", "--weights", "0.5,0.5")).to_json()["summary"]
+    assert not strict["target_met"] and (strict["bands"], strict["rows"]) == (9, 13)
 
 
 def test_small_mutation_run_end_to_end():

@@ -380,6 +380,22 @@ def _levels(value: str) -> tuple[int, ...]:
     return levels
 
 
+def _weights(value: str) -> tuple[float, float]:
+    try:
+        fp, fn = (float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--weights takes FP,FN (two numbers); got {value!r}")
+    return fp, fn
+
+
+def _bands_rows(value: str) -> tuple[int, int]:
+    try:
+        bands, rows = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bands-rows takes BxR, e.g. 42x3; got {value!r}")
+    return bands, rows
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--mutations", action="store_true",
@@ -396,9 +412,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reorder-share", type=float, default=0.10,
                         help="span length of the reorder copy, share of words (default 0.10; 0 = none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
-    parser.add_argument("--ngram", type=int, default=5, help="MinHash word n-gram size (default 5)")
-    parser.add_argument("--threshold", type=float, default=0.8, help="MinHash Jaccard threshold (default 0.8)")
-    parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
+    parser.add_argument("--ngram", type=int, help="MinHash word n-gram size (default: MinHashConfig's)")
+    parser.add_argument("--threshold", type=float, help="MinHash Jaccard threshold (default: MinHashConfig's)")
+    parser.add_argument("--num-perm", type=int, help="MinHash permutations (default: MinHashConfig's)")
+    parser.add_argument("--weights", type=_weights, metavar="FP,FN",
+                        help="false-positive,false-negative weights of the band/row choice (default: MinHashConfig's)")
+    parser.add_argument("--bands-rows", type=_bands_rows, metavar="BxR", help="LSH layout, e.g. 42x3 (default: chosen)")
+    parser.add_argument("--hash", choices=("sha1", "wordmix"), help="shingle hashing (default: MinHashConfig's)")
     parser.add_argument("--no-verify", action="store_true",
                         help="keep every LSH bucket pair (skip the signature Jaccard check)")
 
@@ -409,7 +429,12 @@ def run(args: argparse.Namespace) -> EvalReport:
         return run_dolma(Path(args.dolma))
     from scicurate.dedup.config import MinHashConfig
 
-    config = MinHashConfig().replace(ngram=args.ngram, threshold=args.threshold, num_perm=args.num_perm)
+    changes = {field: value for field, value in (("ngram", args.ngram), ("threshold", args.threshold),
+                                                 ("num_perm", args.num_perm), ("weights", args.weights),
+                                                 ("hash", args.hash)) if value is not None}
+    if args.bands_rows is not None:
+        changes["bands"], changes["rows"] = args.bands_rows
+    config = MinHashConfig().replace(**changes)
     verify = not args.no_verify
     if args.originals < 1:
         raise ConfigError("--originals must be at least 1")
@@ -444,7 +469,7 @@ def run(args: argparse.Namespace) -> EvalReport:
         "originals": len(originals), "negatives": len(negatives),
         "mean_words": statistics.fmean(len(w) for w in originals), "seed": args.seed,
         "ngram": config.ngram, "threshold": config.threshold, "num_perm": config.num_perm,
-        "bands": config.bands, "rows": config.rows, "verify": verify, "minhash_seed": config.seed,
+        "weights": list(config.weights), "bands": config.bands, "rows": config.rows, "verify": verify, "minhash_seed": config.seed,
         "hash": config.hash,
     } | target
     columns = ("kind", "level", "pairs", "mean_jaccard", "jaccard_ge_threshold", "tp", "fp", "fn",
