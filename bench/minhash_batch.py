@@ -1,12 +1,13 @@
 """Benchmark: documents/s of batch `dedup.minhash.signatures()` vs a per-document datasketch loop.
 
 Same texts, one run, repeats interleaved (A B, B A, ...), medians. The baseline is the loop
-`bench/run.py` times: lowercase, whitespace split, 5-word shingles, `MinHash(128, seed=1)
-.update_batch(...)` per document. Ours also does NFKC and punctuation stripping, in batches of
-`--batch` documents (as a Beam DoFn would see them after BatchElements).
+`bench/run.py` times: lowercase, whitespace split, word n-gram shingles (`--ngram`, default
+`MinHashConfig().ngram`), `MinHash(128, seed=1).update_batch(...)` per document. Ours also does
+NFKC and punctuation stripping, in batches of `--batch` documents (as a Beam DoFn would see
+them after BatchElements).
 
     python bench/minhash_batch.py [--docs 20000] [--words 200] [--corpus] [--repeat 3]
-                                  [--hash sha1|wordmix|both] [--batch 2000]
+                                  [--hash sha1|wordmix|both] [--batch 2000] [--ngram N]
 
 `--corpus` uses text/labeled_texts.dev.jsonl from the shared corpus instead of synthetic
 documents. A phase split (normalise / shingle hashing / permute+reduce) of ours is printed
@@ -110,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--hash", choices=["sha1", "wordmix", "both"], default="both")
+    ap.add_argument("--ngram", type=int, help="word n-gram size (default: MinHashConfig's)")
     args = ap.parse_args(argv)
 
     from scicurate.dedup.config import MinHashConfig
+
+    ngram = args.ngram or MinHashConfig().ngram
 
     if args.corpus:
         texts = corpus_texts(Path(args.corpus_dir))
@@ -125,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         source = f"synthetic {args.words}-word documents"
     words = sum(len(t.split()) for t in texts)
     print(f"bench/minhash_batch: {len(texts)} {source} ({words / len(texts):.0f} words/doc), "
-          f"128 perm, 5-gram, batch {args.batch}, {args.repeat} interleaved repeats, {os.cpu_count()} CPUs",
+          f"128 perm, {ngram}-gram, batch {args.batch}, {args.repeat} interleaved repeats, {os.cpu_count()} CPUs",
           flush=True)
 
     hashes = ["sha1", "wordmix"] if args.hash == "both" else [args.hash]
-    sides = {"baseline": lambda: run_baseline(texts)}
+    sides = {"baseline": lambda: run_baseline(texts, 128, ngram)}
     for h in hashes:
-        cfg = MinHashConfig(hash=h)
+        cfg = MinHashConfig(hash=h, ngram=ngram)
         sides[f"ours_{h}"] = lambda cfg=cfg: run_ours(texts, cfg, args.batch)
     times: dict[str, list[float]] = {k: [] for k in sides}
     for r in range(args.repeat):
@@ -145,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  repeat {r + 1} {key:13s} {seconds:8.2f} s  {n / seconds:10.0f} docs/s", flush=True)
 
     base = statistics.median(times["baseline"])
-    result = {"docs": len(texts), "source": source, "baseline_docs_per_s": round(len(texts) / base, 1)}
+    result = {"docs": len(texts), "source": source, "ngram": ngram, "baseline_docs_per_s": round(len(texts) / base, 1)}
     for h in hashes:
         ours = statistics.median(times[f"ours_{h}"])
         result[f"ours_{h}_docs_per_s"] = round(len(texts) / ours, 1)
         result[f"speedup_{h}"] = round(base / ours, 2)
-        split = phase_split(one_group(texts), MinHashConfig(hash=h))
+        split = phase_split(one_group(texts), MinHashConfig(hash=h, ngram=ngram))
         total = split["normalise_s"] + split["hash_s"] + split["permute_reduce_s"]
         result[f"phases_{h}_pct"] = {k[:-2]: round(100 * v / total, 1) for k, v in split.items() if k.endswith("_s")}
     print(json.dumps(result, indent=2))

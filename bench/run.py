@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import gzip
 import json
 import os
 import platform
@@ -116,27 +115,35 @@ def _texts_inputs(corpus: Path):
 
 
 def _minhash_baseline(rows) -> Side:
-    def run(_state) -> int:
-        from datasketch import MinHash
+    """datasketch's per-document loop (lowercase, whitespace split, word n-grams of
+    `MinHashConfig().ngram`, `MinHash(num_perm, seed=1).update_batch`): the issue's baseline."""
+    from minhash_batch import run_baseline
 
-        for row in rows:
-            tokens = row["text"].lower().split()
-            mh = MinHash(num_perm=128, seed=1)
-            mh.update_batch([" ".join(tokens[i:i + 5]).encode("utf-8") for i in range(max(1, len(tokens) - 4))])
-        return len(rows)
-    return Side("datasketch MinHash per document (128 perm, 5-gram)", run)
+    from scicurate.dedup.config import MinHashConfig
 
-
-def _minhash_ours(rows) -> Side:
-    """Batch `dedup.minhash.signatures()` (default config: datasketch-identical sha1 hashing),
-    in batches of 2000 documents as a Beam DoFn would see them after BatchElements."""
-    from minhash_batch import run_ours
-
+    config = MinHashConfig()
     texts = [row["text"] for row in rows]
 
     def run(_state) -> int:
-        return run_ours(texts, batch=2000)
-    return Side("scicurate dedup.minhash.signatures (batch, sha1, 128 perm, 5-gram)", run)
+        return run_baseline(texts, config.num_perm, config.ngram)
+    return Side(f"datasketch MinHash per document ({config.num_perm} perm, {config.ngram}-gram)", run)
+
+
+def _minhash_ours(rows) -> Side:
+    """Batch `dedup.minhash.signatures()` with the default config (wordmix hashing, same
+    permutations as datasketch), in batches of 2000 documents as a Beam DoFn would see them
+    after BatchElements."""
+    from minhash_batch import run_ours
+
+    from scicurate.dedup.config import MinHashConfig
+
+    config = MinHashConfig()
+    texts = [row["text"] for row in rows]
+
+    def run(_state) -> int:
+        return run_ours(texts, config, batch=2000)
+    return Side(f"scicurate dedup.minhash.signatures (batch, {config.hash}, {config.num_perm} perm, "
+                f"{config.ngram}-gram)", run)
 
 
 _TRAIN_FASTTEXT = """
@@ -274,29 +281,34 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+NOTES = "notes.md"   # hand-written remarks on the rows, appended to README.md under the table
+
+
 def table(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}. Medians of "
-        f"{env['repeat']} interleaved repeats (A B, B A, …). Regenerate with `python bench/run.py`.",
+        f"{env['repeat']} interleaved repeats (A B, B A, …). Regenerate with `python bench/run.py`; "
+        "`--only NAME` re-measures one row and keeps the others (the `measured` column says when).",
         "",
-        "| benchmark | items | baseline | baseline items/s | ours | ours items/s | time ratio ours/baseline |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | items | baseline | baseline items/s | ours | ours items/s | time ratio ours/baseline | measured |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.get("skipped"):
-            lines.append(f"| {r['name']} | – | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {r['name']} | – | skipped: {r['skipped']} | | | | | |")
             continue
         base = r["baseline"]
+        when = r.get("environment", {}).get("measured", "before 2026-12-01")
         if r["ours"]:
             ours = r["ours"]
             lines.append(f"| {r['name']} | {base['items']} {r['unit']} | {base['label']} | "
                          f"{base['median_items_per_s']:.2f} | {ours['label']} | {ours['median_items_per_s']:.2f} | "
-                         f"{r['time_ratio_ours_over_baseline']:.3f} |")
+                         f"{r['time_ratio_ours_over_baseline']:.3f} | {when} |")
         else:
             lines.append(f"| {r['name']} | {base['items']} {r['unit']} | {base['label']} | "
-                         f"{base['median_items_per_s']:.2f} | not built yet: {r['pending']} | – | – |")
+                         f"{base['median_items_per_s']:.2f} | not built yet: {r['pending']} | – | – | {when} |")
     return "\n".join(lines) + "\n"
 
 
@@ -320,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for bench in BENCHMARKS:
         if bench.name not in names:
+            # not run now: keep its last result, so a partial run does not drop rows
+            kept = out / f"{bench.name}.json"
+            if kept.is_file():
+                results.append(json.loads(kept.read_text()))
             continue
         inputs = bench.inputs(Path(args.corpus))
         if inputs is None:
@@ -328,11 +344,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench {bench.name}", flush=True)
             result = measure(bench, inputs, args.repeat)
             plot(result, out / f"{bench.name}.png")
-        result["environment"] = env
+        result["environment"] = env | {"measured": time.strftime("%Y-%m-%d", time.gmtime())}
         (out / f"{bench.name}.json").write_text(json.dumps(result, indent=2))
         results.append(result)
-    (out / "README.md").write_text(table(results, env))
-    print(table(results, env))
+    notes = out / NOTES
+    text = table(results, env) + ("\n" + notes.read_text() if notes.is_file() else "")
+    (out / "README.md").write_text(text)
+    print(text)
     return 0
 
 

@@ -15,7 +15,6 @@ from scicurate.config import ConfigError
 from scicurate.evals import _REGISTRY, commands
 from scicurate.evals import dedup
 
-from conftest import corpus_dir
 
 
 def namespace(*argv: str) -> argparse.Namespace:
