@@ -5,11 +5,14 @@
 
 What is compared, both with `MinHashConfig()` as it is at run time (n-gram size, threshold,
 bands x rows):
-- ours: `minhash.signatures()` in batches of 2000 texts, then `near.cluster_indices` (run as
+- ours: the common words learned from the first `common_sample` documents
+  (`MinHashConfig.common_words`, timed), `minhash.signatures()` in batches of 2000 texts,
+  then `near.cluster_indices` (run as
   its three steps `candidate_index_pairs` -> `verify_index_pairs` -> `index_components`, so
   the phases can be timed; that is exactly its body).
 - baseline: datasketch, per document `MinHash(num_perm, seed=1).update_batch(shingles)` on
-  lowercased, whitespace-split word n-grams; `MinHashLSH(threshold, num_perm, params=(bands,
+  lowercased, whitespace-split word n-grams with our common-word list removed (learned
+  before its clock starts, so both sides index the same shingles); `MinHashLSH(threshold, num_perm, params=(bands,
   rows))`, insert all, query each, keep a candidate when `MinHash.jaccard >= threshold`,
   union-find.
 
@@ -170,6 +173,19 @@ def read_batches(path: str, docs: int, batch: int, phases: dict):
                 log(f"  signatures of {done} documents")
 
 
+def learn_common_words(path: str, docs: int, config):
+    """`config` with the common words learned as the pipeline learns them
+    (`MinHashConfig.common_words`), from the first `config.common_sample` documents (the
+    generated order is random, so they are a uniform sample)."""
+    import dataclasses
+
+    from scicurate.dedup.minhash import common_words
+
+    with open(path, encoding="utf-8") as fh:
+        sample = [line.rstrip("\n") for line in islice(fh, min(docs, config.common_sample))]
+    return dataclasses.replace(config, drop_words=common_words(sample, config.common_words, config))
+
+
 def run_ours(path: str, docs: int, batch: int, config) -> tuple[np.ndarray, dict, dict]:
     from scicurate.dedup.minhash import _dtype, signatures
     from scicurate.dedup.near import (
@@ -178,7 +194,12 @@ def run_ours(path: str, docs: int, batch: int, config) -> tuple[np.ndarray, dict
         verify_index_pairs,
     )
 
-    phases = dict.fromkeys(["read_s", "signatures_s", "candidates_s", "verify_components_s"], 0.0)
+    phases = dict.fromkeys(["read_s", "common_words_s", "signatures_s", "candidates_s",
+                            "verify_components_s"], 0.0)
+    started = time.perf_counter()
+    config = learn_common_words(path, docs, config)
+    phases["common_words_s"] = time.perf_counter() - started
+    log(f"  dropping {len(config.drop_words)} common words: {' '.join(sorted(config.drop_words))}")
     sigs = np.empty((docs, config.num_perm), dtype=_dtype(config.scheme))
     for lo, texts in read_batches(path, docs, batch, phases):
         started = time.perf_counter()
@@ -199,12 +220,15 @@ def run_baseline(path: str, docs: int, batch: int, config) -> tuple[np.ndarray, 
     from datasketch import MinHash, MinHashLSH
 
     n = config.ngram
+    # the same shingles as ours: our common-word list, learned before the clock (not timed)
+    drop = learn_common_words(path, docs, config).drop_words
     phases = dict.fromkeys(["read_s", "signatures_s", "candidates_s", "verify_components_s"], 0.0)
     sketches: list[MinHash] = []
     for _lo, texts in read_batches(path, docs, batch, phases):
         started = time.perf_counter()
         for text in texts:
             tokens = text.lower().split()
+            tokens = [t for t in tokens if t not in drop] or tokens
             mh = MinHash(num_perm=config.num_perm, seed=1)
             mh.update_batch([" ".join(tokens[i:i + n]).encode("utf-8")
                              for i in range(max(1, len(tokens) - n + 1))])

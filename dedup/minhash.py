@@ -22,10 +22,13 @@ statistics); never mix the two in one LSH index. (xxhash is not installed here.)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import unicodedata
 from functools import lru_cache
+from collections import Counter
+from collections.abc import Iterable
 from typing import Sequence
 
 import numpy as np
@@ -88,7 +91,30 @@ def normalise(text: str, config: MinHashConfig) -> str:
     "Punctuation" is every character that is neither a word character (`\\w`) nor whitespace,
     and "_": symbols such as $ + = go too, so markup and formula noise does not split texts."""
     text = _clean(text, config)
+    if config.drop_words:
+        kept = " ".join(w for w in text.split() if w not in config.drop_words)
+        if kept:
+            return kept                   # (a text of dropped words only keeps them all)
     return " ".join(text.split()) if text.isascii() else text
+
+
+def common_words(texts: Iterable[str], k: int, config: MinHashConfig) -> frozenset[str]:
+    """The `k` normalised words that occur in the most texts (document frequency; ties go to
+    the smaller word, so the set does not depend on text order); none from fewer than
+    `config.common_min_docs` texts. `config.drop_words` is ignored here: this is how that list
+    is learned (`MinHashConfig.common_words`)."""
+    if k <= 0:
+        return frozenset()
+    plain = dataclasses.replace(config, drop_words=frozenset())
+    df: Counter[str] = Counter()
+    docs = 0
+    for text in texts:
+        df.update(set(normalise(text, plain).split()))
+        docs += 1
+    if docs < config.common_min_docs:
+        return frozenset()
+    ranked = sorted(df.items(), key=lambda wc: (-wc[1], wc[0]))
+    return frozenset(w for w, _ in ranked[:k])
 
 
 def shingles(text: str, config: MinHashConfig) -> list[bytes]:
@@ -208,20 +234,13 @@ def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
     return _POWERS[0], _POWERS[1]
 
 
-def _wordmix_hashes(cleaned: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """32-bit shingle hashes with no per-word or per-shingle Python call.
-
-    Each word's 64-bit hash is a polynomial in its UTF-8 bytes (mod 2^64, odd base) then the
-    MurmurHash3 64-bit finalizer with its length mixed in, computed for every word of the batch
-    with one `np.add.reduceat`. A shingle's hash folds its words' hashes left to right
-    (h = h * M + w, so order matters) and is finalised again; the low 32 bits are kept, the
-    width datasketch's sha1_hash32 gives. Polynomial hashes mod 2^64 have known adversarial
-    collisions (Thue-Morse words of thousands of bytes); a collision only adds a candidate."""
+def _word_hashes(cleaned: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hash and document of every word of the cleaned texts, in order (see
+    `_wordmix_hashes`). A word's hash does not depend on where it sits."""
     buf = "\n".join(cleaned).encode("utf-8")
     raw, sep, starts, ends, word_doc = _word_bounds(buf)
-    word_counts = np.bincount(word_doc, minlength=len(cleaned))
     if not len(starts):
-        return np.empty(0, np.uint32), np.empty(0, np.int64)
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
     # Byte i contributes byte * B^i (separators 0); a word's sum over its segment, times
     # B^-start (B odd, so invertible mod 2^64), is its polynomial hash wherever it sits.
     # Contiguous passes over the bytes only: no per-byte gather.
@@ -229,7 +248,38 @@ def _wordmix_hashes(cleaned: list[str], n: int) -> tuple[np.ndarray, np.ndarray]
     terms = np.where(sep, np.uint64(0), raw.astype(np.uint64)) * powers[:len(raw)]
     poly = np.add.reduceat(terms, starts) * inverse[starts]
     lengths = (ends - starts).astype(np.uint64)
-    word_hash = _fmix(poly ^ (lengths * _GOLDEN64), _FMIX64)
+    return _fmix(poly ^ (lengths * _GOLDEN64), _FMIX64), word_doc
+
+
+@lru_cache(maxsize=8)
+def _drop_hashes(drop: frozenset[str]) -> np.ndarray:
+    """Sorted word hashes of `drop` (normalised words), for `np.isin` against a batch's words."""
+    hashes, _doc = _word_hashes([" ".join(sorted(drop))])
+    return np.unique(hashes)
+
+
+def _wordmix_hashes(cleaned: list[str], n: int, drop: frozenset[str] = frozenset()
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes with no per-word or per-shingle Python call.
+
+    Each word's 64-bit hash is a polynomial in its UTF-8 bytes (mod 2^64, odd base) then the
+    MurmurHash3 64-bit finalizer with its length mixed in, computed for every word of the batch
+    with one `np.add.reduceat`. A shingle's hash folds its words' hashes left to right
+    (h = h * M + w, so order matters) and is finalised again; the low 32 bits are kept, the
+    width datasketch's sha1_hash32 gives. Polynomial hashes mod 2^64 have known adversarial
+    collisions (Thue-Morse words of thousands of bytes); a collision only adds a candidate.
+    Words in `drop` are removed (by hash, vectorised) before n-grams are formed, as
+    `normalise` removes them for the sha1 path."""
+    word_hash, word_doc = _word_hashes(cleaned)
+    if drop and len(word_hash):
+        keep = ~np.isin(word_hash, _drop_hashes(drop))
+        # a document of dropped words only keeps them all (as `normalise` does)
+        kept_per_doc = np.bincount(word_doc[keep], minlength=len(cleaned))
+        keep |= kept_per_doc[word_doc] == 0
+        word_hash, word_doc = word_hash[keep], word_doc[keep]
+    word_counts = np.bincount(word_doc, minlength=len(cleaned))
+    if not len(word_hash):
+        return np.empty(0, np.uint32), np.empty(0, np.int64)
 
     doc, first, last = _shingle_spans(word_counts, n)
     full = (last - first) == (n - 1)
@@ -272,7 +322,7 @@ def signatures(texts: Sequence[str], config: MinHashConfig = MinHashConfig()) ->
         if config.hash == "sha1":
             hv, doc = _sha1_hashes([normalise(t, config) for t in group], config.ngram)
         else:
-            hv, doc = _wordmix_hashes([_clean(t, config) for t in group], config.ngram)
+            hv, doc = _wordmix_hashes([_clean(t, config) for t in group], config.ngram, config.drop_words)
         _min_hash_into(out[lo:hi], hv, doc, a, b, config)
         lo = hi
     return out

@@ -13,6 +13,8 @@ form one giant false cluster.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -20,7 +22,15 @@ import numpy as np
 from scicurate.dedup.components import union_find_components
 from scicurate.dedup.config import MinHashConfig
 from scicurate.dedup.lsh import band_keys, salted_buckets
-from scicurate.dedup.minhash import empty_value, signatures
+from scicurate.dedup.minhash import common_words, empty_value, signatures
+
+
+def learned_config(texts: Sequence[str], config: MinHashConfig) -> MinHashConfig:
+    """`config` with `drop_words` = the `config.common_words` most frequent words of `texts`
+    (`minhash.common_words`), unless it already names its drop words or learns none."""
+    if config.drop_words or not config.common_words:
+        return config
+    return dataclasses.replace(config, drop_words=common_words(texts, config.common_words, config))
 
 
 def has_shingles(sig_row: np.ndarray, config: MinHashConfig) -> bool:
@@ -58,8 +68,11 @@ def bucket_edges(members: Sequence[tuple[str, np.ndarray]], config: MinHashConfi
 def cluster_labels(items: Iterable[tuple[str, str]], config: MinHashConfig = MinHashConfig(),
                    verify: bool = True) -> dict[str, str]:
     """{id: cluster label} for every id in a near-duplicate cluster of two or more; ids with
-    no near duplicate are absent. In memory: for tests, evaluation and small corpora."""
+    no near duplicate are absent. In memory: for tests, evaluation and small corpora. Common
+    words (`config.common_words`) are learned from all the texts unless `config.drop_words`
+    names them."""
     items = list(items)
+    config = learned_config([t for _, t in items], config)
     sigs = signatures([t for _, t in items], config)
     buckets: dict[bytes, list[tuple[str, np.ndarray]]] = {}
     for (doc_id, _), sig in zip(items, sigs):

@@ -8,6 +8,8 @@ The algorithms and their justification are documented in the core modules.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,6 +176,52 @@ NEAR_NAMESPACE = "dedup_near"
 SIGNATURES = "signatures"
 
 
+def _in_sample(item, total: int, sample: int) -> bool:
+    """Whether (id, text) is in the deterministic sample of about `sample` of `total` items:
+    all when total <= sample, else those whose blake2b(id) falls in the lowest sample/total
+    of the 64-bit range (same ids chosen on every rerun and runner)."""
+    if total <= sample:
+        return True
+    digest = int.from_bytes(hashlib.blake2b(str(item[0]).encode("utf-8"), digest_size=8).digest(), "big")
+    return digest < (sample << 64) // total
+
+
+def _document_words(item, config) -> set[str]:
+    from scicurate.dedup.minhash import normalise
+
+    return set(normalise(item[1], config).split())
+
+
+def _drop_set(top, total: int, min_docs: int) -> frozenset:
+    return frozenset(word for word, _ in top) if total >= min_docs else frozenset()
+
+
+class CommonWords(beam.PTransform):
+    """``(id, text)`` -> one ``frozenset`` of the ``config.common_words`` words found in most
+    documents of a deterministic sample of ``config.common_sample`` (all when fewer): the
+    Beam form of ``minhash.common_words`` (same ranking: document frequency, then the smaller
+    word; none from fewer than ``config.common_min_docs`` documents), so on a run within the
+    sample size it gives the in-memory path's list exactly.
+    Costs one count of the input and a combiner-lifted word count over the sample."""
+
+    def __init__(self, config, label: str | None = None) -> None:
+        super().__init__(label)
+        self.config = dataclasses.replace(config, drop_words=frozenset())
+
+    def expand(self, items):
+        config = self.config
+        total = items | "CountDocuments" >> beam.combiners.Count.Globally()
+        return (
+            items
+            | "Sample" >> beam.Filter(_in_sample, total=beam.pvalue.AsSingleton(total), sample=config.common_sample)
+            | "DocumentWords" >> beam.FlatMap(_document_words, config)
+            | "DocumentFrequency" >> beam.combiners.Count.PerElement()
+            | "MostFrequent" >> beam.combiners.Top.Of(config.common_words, key=lambda wc: (-wc[1], wc[0]),
+                                                      reverse=True)
+            | "AsSet" >> beam.Map(_drop_set, total=beam.pvalue.AsSingleton(total), min_docs=config.common_min_docs)
+        )
+
+
 class _Signatures(beam.DoFn):
     """[(id, text)] batch -> main: (band key, id) per band; ``signatures``: (id, signature
     bytes), for texts with at least one shingle (a text without shingles has all-equal
@@ -184,14 +232,17 @@ class _Signatures(beam.DoFn):
         self.docs = Metrics.counter(NEAR_NAMESPACE, "documents")
         self.no_shingles = Metrics.counter(NEAR_NAMESPACE, "no_shingles")
 
-    def process(self, batch):
+    def process(self, batch, drop_words=None):
         from scicurate.dedup.minhash import signatures
         from scicurate.dedup.near import signature_bands
 
-        sigs = signatures([text for _, text in batch], self.config)
+        config = self.config
+        if drop_words is not None and drop_words != config.drop_words:
+            config = self.config = dataclasses.replace(config, drop_words=frozenset(drop_words))
+        sigs = signatures([text for _, text in batch], config)
         for (doc_id, _), sig in zip(batch, sigs):
             self.docs.inc()
-            keys = signature_bands(sig, self.config)
+            keys = signature_bands(sig, config)
             if not keys:
                 self.no_shingles.inc()
                 continue
@@ -297,12 +348,16 @@ class NearDuplicateClusters(beam.PTransform):
         self.components = components
 
     def expand(self, items):
+        side = {}
+        if self.config.common_words and not self.config.drop_words:
+            common = items | "CommonWords" >> CommonWords(self.config)
+            side["drop_words"] = beam.pvalue.AsSingleton(common)
         signed = (
             items
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
             # (the output type is declared: inferred from process() it would be a union with
             # TaggedOutput, which GroupByKey's key-value type check rejects)
-            | "SignBands" >> beam.ParDo(_Signatures(self.config))
+            | "SignBands" >> beam.ParDo(_Signatures(self.config), **side)
             .with_output_types(beam.typehints.KV[Any, Any]).with_outputs(SIGNATURES, main="bands")
         )
         pairs = (

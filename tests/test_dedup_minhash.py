@@ -156,8 +156,9 @@ def test_band_params_equal_datasketch(threshold, num_perm, weights):
 
 def test_default_and_strict_config():
     config = MinHashConfig()
-    assert (config.num_perm, config.ngram, config.seed, config.threshold) == (128, 2, 1, 0.4)
-    assert (config.weights, config.bands, config.rows, config.hash) == ((0.1, 0.9), 42, 3, "wordmix")
+    assert (config.num_perm, config.ngram, config.seed, config.threshold) == (128, 2, 1, 0.3)
+    assert (config.weights, config.bands, config.rows, config.hash) == ((0.3, 0.7), 42, 3, "wordmix")
+    assert (config.common_words, config.drop_words, config.common_min_docs) == (10, frozenset(), 1000)
     assert config.replace(threshold=0.6).bands != 42
     assert config.replace(bands=4, rows=8).bands == 4
     assert (STRICT.ngram, STRICT.threshold, STRICT.bands, STRICT.rows) == (5, 0.8, 9, 13)
@@ -170,6 +171,8 @@ def test_default_and_strict_config():
     ({"bands": 4}, "together"), ({"bands": 20, "rows": 10}, "at most num_perm"),
     ({"chunk_bytes": 16}, "chunk_bytes"), ({"weights": (0.0, 0.0)}, "weights"),
     ({"weights": (-1.0, 1.0)}, "weights"), ({"weights": (1.0,)}, "weights"),
+    ({"common_words": -1}, "common_words"), ({"common_min_docs": 0}, "common_min_docs"),
+    ({"drop_words": "the"}, "drop_words"), ({"drop_words": {""}}, "drop_words"),
 ])
 def test_config_validation(changes, match):
     with pytest.raises(ConfigError, match=match):
@@ -258,3 +261,32 @@ def test_small_bucket_is_unchanged():
     assert lsh.salted_buckets(b"key", ["b", "a", "b"], max_bucket=3) == [(b"key", ["a", "b"])]
     with pytest.raises(ValueError):
         lsh.salted_buckets(b"key", ["a"], max_bucket=1)
+
+
+# ---- common words -----------------------------------------------------------------------------
+
+def test_common_words_rank_by_document_frequency_and_need_enough_texts():
+    texts = ["The cat sat.", "the dog ran", "a cat and THE bird", "zebra"]
+    config = MinHashConfig(common_min_docs=4)
+    assert mh.common_words(texts, 2, config) == {"the", "cat"}          # df 3, then 2
+    assert mh.common_words(texts[::-1], 2, config) == {"the", "cat"}    # order-free
+    assert mh.common_words(texts, 3, config) == {"the", "cat", "a"}     # df-1 tie: smallest word
+    assert mh.common_words(texts, 2, MinHashConfig(common_min_docs=5)) == frozenset()
+    assert mh.common_words(texts, 0, config) == frozenset()
+
+
+@pytest.mark.parametrize("hashing", ["sha1", "wordmix"])
+def test_dropped_words_are_removed_before_shingling(hashing):
+    config = MinHashConfig(hash=hashing, drop_words={"the", "of"})
+    plain = MinHashConfig(hash=hashing)
+    text = "The rigidity of the pebble game of graphs"
+    assert mh.normalise(text, config) == "rigidity pebble game graphs"
+    assert np.array_equal(mh.signatures([text], config)[0],
+                          mh.signatures(["rigidity pebble game graphs"], plain)[0])
+    # a text of dropped words only keeps them, so its copies still match
+    assert np.array_equal(mh.signatures(["the of the"], config)[0], mh.signatures(["the of the"], plain)[0])
+    assert mh.normalise("the of the", config) == "the of the"
+    # batch position and neighbours do not change a row (vectorised drop = per-text drop)
+    rows = mh.signatures(["of the", text, "zeta of eta"], config)
+    assert np.array_equal(rows[1], mh.signatures([text], config)[0])
+    assert np.array_equal(rows[2], mh.signatures(["zeta eta"], plain)[0])

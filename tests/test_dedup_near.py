@@ -9,9 +9,10 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from scicurate.dedup.config import MinHashConfig
 from scicurate.dedup.near import cluster_labels
-from scicurate.dedup.transforms import NearDuplicateClusters
+from scicurate.dedup.transforms import CommonWords, NearDuplicateClusters, _in_sample
 
 VOCAB = [f"w{i}" for i in range(5000)]
+SAMPLED_OF_30 = 6      # ids of mutation_set(seed=3, originals=10) whose blake2b falls in the lowest 10/30
 
 
 def _doc(rng, words=200):
@@ -88,3 +89,32 @@ def test_beam_transform_default_config_finds_20_percent_edits_and_hot_buckets_st
         with BeamTestPipeline(runner="FnApiRunner") as p:
             labels = p | beam.Create(items) | NearDuplicateClusters(config, verify=verify, batch_size=7)
             assert_that(labels, equal_to(expected))
+
+
+def test_common_words_learned_alike_in_memory_and_in_beam():
+    """With common-word learning on (min docs lowered to fit a test), the Beam transform learns
+    the same list as the in-memory path and so gives the same clusters; the list is the
+    texts' most frequent words."""
+    from scicurate.dedup.minhash import common_words
+    from scicurate.dedup.near import learned_config
+
+    items, truth = mutation_set(seed=3, originals=10, share=0.1)
+    rng = random.Random(1)
+    items = [(i, " ".join(["the", "of", *t.split()[:150], "and"]) if rng.random() < 0.9 else t) for i, t in items]
+    config = MinHashConfig(common_words=3, common_min_docs=10)
+    learned = learned_config([t for _, t in items], config)
+    assert learned.drop_words == {"the", "of", "and"} == common_words([t for _, t in items], 3, config)
+    expected = sorted(cluster_labels(items, config).items())
+    assert sum(1 for i, _ in expected if i.endswith("-1")) >= 9
+    assert all(truth[i] == label for i, label in expected)
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        created = p | beam.Create(items)
+        labels = created | NearDuplicateClusters(config, batch_size=6)
+        assert_that(labels, equal_to(expected))
+        assert_that(created | "Learn" >> CommonWords(config), equal_to([frozenset({"the", "of", "and"})]),
+                    label="LearnedAlike")
+        too_few = created | "LearnTooFew" >> CommonWords(config.replace(common_min_docs=len(items) + 1))
+        assert_that(too_few, equal_to([frozenset()]), label="NoneFromTooFew")
+        # a sample smaller than the input: about `common_sample` ids chosen by hash, same on rerun
+        sampled = created | "Sampled" >> beam.Filter(_in_sample, total=len(items), sample=10)
+        assert_that(sampled | beam.combiners.Count.Globally(), equal_to([SAMPLED_OF_30]), label="SampleSize")

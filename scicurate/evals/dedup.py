@@ -232,9 +232,11 @@ def _jaccard(a: set, b: set) -> float:
 def _mutation_run(originals: dict[str, str], copies: dict[str, tuple[str, str]], negatives: dict[str, str],
                   config, verify: bool, shingle_sets: dict[str, set]) -> dict[str, Any]:
     from scicurate.dedup.minhash import shingles
-    from scicurate.dedup.near import cluster_labels
+    from scicurate.dedup.near import cluster_labels, learned_config
 
     items = [*originals.items(), *((cid, text) for cid, (_, text) in copies.items()), *negatives.items()]
+    # learn the common words once here, so the Jaccard columns see the shingles dedup sees
+    config = learned_config([text for _, text in items], config)
     labels = cluster_labels(items, config, verify=verify)
     truth = {oid: oid for oid in originals} | {cid: oid for cid, (oid, _) in copies.items()}
     scores = pair_scores(labels, truth)
@@ -248,6 +250,7 @@ def _mutation_run(originals: dict[str, str], copies: dict[str, tuple[str, str]],
     scores["jaccard_ge_threshold"] = (sum(j >= config.threshold for j in jaccards) / len(jaccards)
                                       if jaccards else None)
     scores["clustered_ids"] = len(labels)
+    scores["dropped_words"] = len(config.drop_words)
     return scores
 
 
@@ -419,6 +422,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="false-positive,false-negative weights of the band/row choice (default: MinHashConfig's)")
     parser.add_argument("--bands-rows", type=_bands_rows, metavar="BxR", help="LSH layout, e.g. 42x3 (default: chosen)")
     parser.add_argument("--hash", choices=("sha1", "wordmix"), help="shingle hashing (default: MinHashConfig's)")
+    parser.add_argument("--common-words", type=int, metavar="K",
+                        help="drop the K words found in most texts before shingling (default: MinHashConfig's; 0 = off)")
     parser.add_argument("--no-verify", action="store_true",
                         help="keep every LSH bucket pair (skip the signature Jaccard check)")
 
@@ -431,7 +436,8 @@ def run(args: argparse.Namespace) -> EvalReport:
 
     changes = {field: value for field, value in (("ngram", args.ngram), ("threshold", args.threshold),
                                                  ("num_perm", args.num_perm), ("weights", args.weights),
-                                                 ("hash", args.hash)) if value is not None}
+                                                 ("hash", args.hash), ("common_words", args.common_words))
+               if value is not None}
     if args.bands_rows is not None:
         changes["bands"], changes["rows"] = args.bands_rows
     config = MinHashConfig().replace(**changes)
@@ -469,7 +475,7 @@ def run(args: argparse.Namespace) -> EvalReport:
         "originals": len(originals), "negatives": len(negatives),
         "mean_words": statistics.fmean(len(w) for w in originals), "seed": args.seed,
         "ngram": config.ngram, "threshold": config.threshold, "num_perm": config.num_perm,
-        "weights": list(config.weights), "bands": config.bands, "rows": config.rows, "verify": verify, "minhash_seed": config.seed,
+        "common_words": config.common_words, "weights": list(config.weights), "bands": config.bands, "rows": config.rows, "verify": verify, "minhash_seed": config.seed,
         "hash": config.hash,
     } | target
     columns = ("kind", "level", "pairs", "mean_jaccard", "jaccard_ge_threshold", "tp", "fp", "fn",
