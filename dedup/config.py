@@ -101,6 +101,10 @@ class MinHashConfig:
       A text made only of dropped words keeps its words, so it can still match its copies.
     - `bands`/`rows` = 0/0 means "choose" with datasketch's optimal-parameter rule for
       (threshold, num_perm, weights); `replace()` re-chooses them unless given.
+    - `shard_entries=2_000_000`: the Beam path shuffles band keys in batches, one shard per
+      (band, key mod P) with P = ceil(documents / shard_entries), so a shard holds about that
+      many (8-byte key, id) entries (~200 MB of Python objects on its worker) and finds its
+      buckets in memory.
     - `max_bucket=1000`: a band bucket of m ids yields m(m-1)/2 candidate pairs; above ~1000
       (~500k pairs) one Beam key becomes a straggler worker and memory hot spot. Such buckets
       are nearly always boilerplate (templates, cover pages, near-empty texts); they are split
@@ -126,6 +130,7 @@ class MinHashConfig:
     drop_words: frozenset[str] = frozenset()
     common_sample: int = 100_000
     common_min_docs: int = 1000
+    shard_entries: int = 2_000_000
     bands: int = 0
     rows: int = 0
     max_bucket: int = 1000
@@ -162,6 +167,8 @@ class MinHashConfig:
         if self.common_words < 0 or self.common_sample < 1 or self.common_min_docs < 1:
             raise ConfigError(f"MinHash common_words must be >= 0, common_sample and common_min_docs >= 1; "
                               f"got {self.common_words}, {self.common_sample}, {self.common_min_docs}")
+        if self.shard_entries < 1:
+            raise ConfigError(f"MinHash shard_entries must be >= 1; got {self.shard_entries}")
         if isinstance(self.drop_words, str) or not all(isinstance(w, str) and w for w in self.drop_words):
             raise ConfigError("MinHash drop_words is a collection of non-empty words (normalised form)")
         object.__setattr__(self, "drop_words", frozenset(self.drop_words))

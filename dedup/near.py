@@ -180,6 +180,24 @@ def _split_hot(members: np.ndarray, keys: np.ndarray, starts: np.ndarray, sizes:
     return hot, part_starts, part_sizes, chain
 
 
+def band_key_matrix(sigs: np.ndarray, config: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(rows with shingles, their (len, bands) uint64 band keys): `_band_hashes` per band. The
+    Beam path shuffles these 8-byte keys in batches (`transforms.NearDuplicateClusters`)."""
+    rows_idx = _nonempty_rows(sigs, config)
+    keys = np.empty((len(rows_idx), config.bands), dtype=np.uint64)
+    for band in range(config.bands):
+        keys[:, band] = _band_hashes(sigs, rows_idx, band, config.rows)
+    return rows_idx, keys
+
+
+def key_buckets(keys: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the entries sharing a key, for every key held by two or more entries
+    (one band's keys: equal keys = one LSH bucket)."""
+    order = np.argsort(keys, kind="stable")
+    starts, sizes = _runs(keys[order])
+    return [order[start:start + size] for start, size in zip(starts.tolist(), sizes.tolist()) if size >= 2]
+
+
 def candidate_index_pairs(sigs: np.ndarray, config: MinHashConfig) -> np.ndarray:
     """(k, 2) int64 row pairs (lo < hi, sorted, distinct) that share an LSH band bucket, hot
     buckets split as `lsh.salted_buckets` does. Rows without shingles are never banded.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,14 +187,36 @@ def _in_sample(item, total: int, sample: int) -> bool:
     return digest < (sample << 64) // total
 
 
-def _document_words(item, config) -> set[str]:
-    from scicurate.dedup.minhash import normalise
+class _DocumentFrequency(beam.CombineFn):
+    """(id, text) -> the `config.common_words` most frequent words as a frozenset: document
+    frequencies counted in a Counter per worker bundle (a lifted combiner: one merge element
+    per bundle, not one element per word), ranked as `minhash.common_words` ranks them."""
 
-    return set(normalise(item[1], config).split())
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, item):
+        from scicurate.dedup.minhash import normalise
+
+        acc.update(set(normalise(item[1], self.config).split()))
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = Counter()
+        for acc in accs:
+            out.update(acc)
+        return out
+
+    def extract_output(self, acc):
+        ranked = sorted(acc.items(), key=lambda wc: (-wc[1], wc[0]))
+        return [word for word, _ in ranked[:self.config.common_words]]
 
 
 def _drop_set(top, total: int, min_docs: int) -> frozenset:
-    return frozenset(word for word, _ in top) if total >= min_docs else frozenset()
+    return frozenset(top) if total >= min_docs else frozenset()
 
 
 class CommonWords(beam.PTransform):
@@ -201,8 +224,8 @@ class CommonWords(beam.PTransform):
     documents of a deterministic sample of ``config.common_sample`` (all when fewer): the
     Beam form of ``minhash.common_words`` (same ranking: document frequency, then the smaller
     word; none from fewer than ``config.common_min_docs`` documents), so on a run within the
-    sample size it gives the in-memory path's list exactly.
-    Costs one count of the input and a combiner-lifted word count over the sample."""
+    sample size it gives the in-memory path's list exactly. Costs one count of the input and
+    one combiner-lifted pass over the sample."""
 
     def __init__(self, config, label: str | None = None) -> None:
         super().__init__(label)
@@ -214,45 +237,75 @@ class CommonWords(beam.PTransform):
         return (
             items
             | "Sample" >> beam.Filter(_in_sample, total=beam.pvalue.AsSingleton(total), sample=config.common_sample)
-            | "DocumentWords" >> beam.FlatMap(_document_words, config)
-            | "DocumentFrequency" >> beam.combiners.Count.PerElement()
-            | "MostFrequent" >> beam.combiners.Top.Of(config.common_words, key=lambda wc: (-wc[1], wc[0]),
-                                                      reverse=True)
+            | "MostFrequent" >> beam.CombineGlobally(_DocumentFrequency(config))
             | "AsSet" >> beam.Map(_drop_set, total=beam.pvalue.AsSingleton(total), min_docs=config.common_min_docs)
         )
 
 
 class _Signatures(beam.DoFn):
-    """[(id, text)] batch -> main: (band key, id) per band; ``signatures``: (id, signature
-    bytes), for texts with at least one shingle (a text without shingles has all-equal
-    signature values and would join every other such text)."""
+    """[(id, text)] batch -> main: ((band, part), (uint64 band keys, ids)) per shard the batch
+    touches; ``signatures``: (id, signature bytes) per text with at least one shingle (a text
+    without shingles has all-equal signature values and would join every other such text).
+    ``part`` = key mod P, P = ceil(documents / config.shard_entries)."""
 
     def __init__(self, config) -> None:
         self.config = config
         self.docs = Metrics.counter(NEAR_NAMESPACE, "documents")
         self.no_shingles = Metrics.counter(NEAR_NAMESPACE, "no_shingles")
 
-    def process(self, batch, drop_words=None):
+    def process(self, batch, total, drop_words=None):
+        import numpy as np
+
         from scicurate.dedup.minhash import signatures
-        from scicurate.dedup.near import signature_bands
+        from scicurate.dedup.near import band_key_matrix
 
         config = self.config
         if drop_words is not None and drop_words != config.drop_words:
             config = self.config = dataclasses.replace(config, drop_words=frozenset(drop_words))
         sigs = signatures([text for _, text in batch], config)
-        for (doc_id, _), sig in zip(batch, sigs):
-            self.docs.inc()
-            keys = signature_bands(sig, config)
-            if not keys:
-                self.no_shingles.inc()
-                continue
-            yield TaggedOutput(SIGNATURES, (doc_id, sig.tobytes()))
-            for key in keys:
-                yield key, doc_id
+        rows, keys = band_key_matrix(sigs, config)
+        self.docs.inc(len(batch))
+        self.no_shingles.inc(len(batch) - len(rows))
+        ids = [batch[i][0] for i in rows.tolist()]
+        for i, doc_id in zip(rows.tolist(), ids):
+            yield TaggedOutput(SIGNATURES, (doc_id, sigs[i].tobytes()))
+        parts = np.uint64(max(1, -(-total // config.shard_entries)))
+        for band in range(config.bands):
+            column = keys[:, band]
+            part_of = column % parts
+            for part in np.unique(part_of).tolist():
+                take = np.flatnonzero(part_of == part)
+                yield (band, part), (column[take], [ids[i] for i in take.tolist()])
 
 
-class _BucketPairs(beam.DoFn):
-    """(band key, ids) -> candidate pairs (smaller id, larger id) of the bucket."""
+class _ConcatBands(beam.CombineFn):
+    """Shard chunks -> one (keys, ids) per shard. As a combiner it is lifted: each worker
+    concatenates its bundle's chunks per shard before the shuffle, so the shuffle carries a
+    few large elements instead of one element per (document, band)."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, chunk):
+        acc.append(chunk)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [chunk for acc in accs for chunk in acc]
+
+    def compact(self, acc):
+        return [self.extract_output(acc)] if len(acc) > 1 else acc
+
+    def extract_output(self, acc):
+        import numpy as np
+
+        keys = np.concatenate([k for k, _ in acc]) if acc else np.empty(0, np.uint64)
+        return keys, [doc_id for _, ids in acc for doc_id in ids]
+
+
+class _ShardPairs(beam.DoFn):
+    """((band, part), (keys, ids)) -> candidate pairs (smaller id, larger id) of every bucket
+    (equal key) in the shard, hot buckets split (`lsh.bucket_candidates`)."""
 
     def __init__(self, config, star: bool) -> None:
         self.config = config
@@ -263,17 +316,19 @@ class _BucketPairs(beam.DoFn):
 
     def process(self, element):
         from scicurate.dedup.lsh import bucket_candidates
+        from scicurate.dedup.near import key_buckets
 
-        _key, members = element
-        members = sorted(set(members))
-        if len(members) < 2:
-            return
-        self.buckets.inc()
-        if len(members) > self.config.max_bucket:
-            self.hot.inc()
-        for pair in bucket_candidates(members, self.config.max_bucket, star=self.star):
-            self.pairs.inc()
-            yield pair
+        _shard, (keys, ids) = element
+        for bucket in key_buckets(keys):
+            members = sorted({ids[i] for i in bucket.tolist()})
+            if len(members) < 2:
+                continue
+            self.buckets.inc()
+            if len(members) > self.config.max_bucket:
+                self.hot.inc()
+            for pair in bucket_candidates(members, self.config.max_bucket, star=self.star):
+                self.pairs.inc()
+                yield pair
 
 
 def _with_left_signature(element):
@@ -323,21 +378,25 @@ class NearDuplicateClusters(beam.PTransform):
     its cluster. Ids without a near duplicate are not in the output. Same clusters as
     ``near.cluster_labels`` when ``ConnectedComponents`` converges (see its ``changed``).
 
-    What crosses the shuffle, per document (sizes for the default 42 x 3 layout, 20-byte ids):
-    one ``(16-byte band key, id)`` per band (~1.5 KB) for the bucket GroupByKey, then its
-    512-byte signature twice, in the two joins that bring both signatures of each candidate
-    pair together (only candidate pairs travel with a signature). Carrying the signature
-    through the band GroupByKey instead would be ~42 x 550 B = 23 KB per document. With
-    ``verify=False`` the joins are skipped and each bucket links its members as a star
-    (m - 1 pairs, same components as all m(m-1)/2).
+    What crosses the shuffle, per document (default 42 x 3 layout): an 8-byte band key and
+    the id per band, batched per shard ``(band, key mod P)`` and concatenated per worker
+    bundle by a lifted combiner (``_ConcatBands``), so a shuffle element carries thousands of
+    entries, not one; each shard finds its buckets in memory (sort, equal runs). Then the
+    document's 512-byte signature goes once into each of two joins that bring the two
+    signatures of every candidate pair together. Carrying the signature with every band
+    entry instead would be ~42 x 550 B = 23 KB per document. With ``verify=False`` the joins
+    are skipped and each bucket links its members as a star (m - 1 pairs, same components as
+    all m(m-1)/2). Band keys are 64-bit: a chance collision of unequal bands (probability
+    ~n^2 / 2^65 in a shard of n entries, ~1e-7 at 2M) only adds a candidate that verification
+    rejects.
 
     Signatures are computed in batches of up to ``batch_size`` texts (the batch MinHash is
-    several times faster than one document at a time); each LSH band is one GroupByKey key.
+    several times faster than one document at a time).
     Counters (``dedup_near/``): documents, no_shingles, buckets_with_pairs, hot_buckets_split,
     candidate_pairs, verified_edges, rejected_candidates.
     """
 
-    def __init__(self, config=None, *, verify: bool = True, batch_size: int = 512,
+    def __init__(self, config=None, *, verify: bool = True, batch_size: int = 2048,
                  components: ComponentsConfig | None = None, label: str | None = None) -> None:
         from scicurate.dedup.config import MinHashConfig
 
@@ -348,7 +407,7 @@ class NearDuplicateClusters(beam.PTransform):
         self.components = components
 
     def expand(self, items):
-        side = {}
+        side = {"total": beam.pvalue.AsSingleton(items | "CountDocuments" >> beam.combiners.Count.Globally())}
         if self.config.common_words and not self.config.drop_words:
             common = items | "CommonWords" >> CommonWords(self.config)
             side["drop_words"] = beam.pvalue.AsSingleton(common)
@@ -356,14 +415,14 @@ class NearDuplicateClusters(beam.PTransform):
             items
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
             # (the output type is declared: inferred from process() it would be a union with
-            # TaggedOutput, which GroupByKey's key-value type check rejects)
+            # TaggedOutput, which the combiner's key-value type check rejects)
             | "SignBands" >> beam.ParDo(_Signatures(self.config), **side)
             .with_output_types(beam.typehints.KV[Any, Any]).with_outputs(SIGNATURES, main="bands")
         )
         pairs = (
             signed.bands
-            | "GroupBands" >> beam.GroupByKey()
-            | "BucketPairs" >> beam.ParDo(_BucketPairs(self.config, star=not self.verify))
+            | "GroupBands" >> beam.CombinePerKey(_ConcatBands())
+            | "ShardPairs" >> beam.ParDo(_ShardPairs(self.config, star=not self.verify))
             | "DistinctPairs" >> beam.Distinct()
         )
         if self.verify:

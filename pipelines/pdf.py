@@ -23,6 +23,7 @@ from apache_beam.transforms.stats import ApproximateQuantiles
 from scicurate import schema
 from scicurate.classifiers import router
 from scicurate.config import PdfConfig
+from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
 from scicurate.records import DeadLetter, DocumentResult, PageResult
@@ -175,11 +176,16 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
             config.max_fallback_rate, config.min_fallback_pages, config.page_dedup_max_doc_share))
         .with_outputs(steps.FAILED, "pages", main="documents")
     )
+    documents = merged.documents
+    if config.doc_dedup:
+        # -> the same documents; near-duplicates of a smaller doc_id get duplicate_of set
+        documents = documents | "NearDuplicateDocuments" >> MarkNearDuplicates(
+            key=lambda d: d.doc_id, text=lambda d: d.text, mark=steps.mark_duplicate)
     # -> DeadLetter (documents and pages)
     page_failures = merged.pages | "PageFailures" >> beam.FlatMap(steps.page_dead_letters)
     dead = (tuple(early_dead) + (merged[steps.FAILED], page_failures) + tuple(extra_dead)) | "AllDeadLetters" >> beam.Flatten()
 
-    _write(merged.documents, "Documents", output_dir, "documents", schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
+    _write(documents, "Documents", output_dir, "documents", schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
     _write(merged.pages, "Pages", output_dir, "pages", schema.PAGE_SCHEMA, schema.page_row, config.num_shards)
     _write(dead, "DeadLetter", output_dir, "dead_letter", schema.DEAD_LETTER_SCHEMA, schema.dead_letter_row, 1)
 
@@ -187,7 +193,7 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     counts = (
         (
             input_keys,
-            merged.documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
+            documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
             merged.pages | "CountPages" >> beam.FlatMap(steps.summary_keys_page),
             dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from scicurate.records import (
     STATUS_FAILED,
     STATUS_OK,
     DeadLetter,
+    DocumentResult,
     PageParse,
     PageResult,
     PageSignals,
@@ -415,8 +417,14 @@ def summary_keys_input(_: Any) -> Iterable[str]:
     yield "inputs"
 
 
-def summary_keys_document(_: Any) -> Iterable[str]:
+def summary_keys_document(doc: DocumentResult) -> Iterable[str]:
     yield "documents"
+    if doc.duplicate_of:
+        yield "documents_near_duplicate"
+
+
+def mark_duplicate(doc: DocumentResult, label: str) -> DocumentResult:
+    return dataclasses.replace(doc, duplicate_of=label)
 
 
 def summary_keys_page(page: PageResult) -> Iterable[Any]:
@@ -456,8 +464,8 @@ def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
 class BuildSummary(beam.CombineFn):
     """(key, count) pairs -> one nested summary dict with every top-level key present."""
 
-    TOP = ("inputs", "documents", "dead_letter", "dead_letter_pages", "pages", "pages_routed", "pages_needs_high_cost",
-           "pages_fallback", "llm_calls", "llm_exceptions")
+    TOP = ("inputs", "documents", "documents_near_duplicate", "dead_letter", "dead_letter_pages", "pages",
+           "pages_routed", "pages_needs_high_cost", "pages_fallback", "llm_calls", "llm_exceptions")
 
     def create_accumulator(self) -> dict[str, int]:
         return {}

@@ -119,6 +119,11 @@ class PdfConfig:
       document's pages would go (`page_dedup_max_doc_share=0.5`), the documents are copies of
       each other, not sharing boilerplate: that document keeps its pages (document-level
       near-dup is the tool for that case).
+    - Document near-dup (`doc_dedup=True`): merged documents are clustered with
+      `dedup.config.MinHashConfig()`'s defaults (word bigrams, estimated Jaccard >= 0.3: copies
+      with up to ~20% of their words edited, e.g. two versions of one paper); every document
+      but the cluster's smallest doc_id keeps its row with `duplicate_of` set, for readers to
+      filter.
     """
 
     tier: str = "flash"
@@ -147,6 +152,7 @@ class PdfConfig:
     page_dedup_threshold: float = 0.8
     page_dedup_min_words: int = 8
     page_dedup_max_doc_share: float = 0.5
+    doc_dedup: bool = True
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:

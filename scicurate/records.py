@@ -296,6 +296,7 @@ class DocumentResult:
     removed_lines: int = 0       # running headers / footers / page numbers dropped at merge
     pages_fallback: int = 0      # routed pages the high-cost parser failed on (low-cost text kept)
     pages_removed: int = 0       # pages left out of `text` (repeated across documents, …)
+    duplicate_of: str = ""       # near-duplicate of this document (its cluster's smallest doc_id)
 
     def __post_init__(self) -> None:
         if len(self.spans) != self.num_pages:

@@ -554,7 +554,7 @@ def render(run: RunData) -> str:
 
     cards = [
         _card("inputs", count("inputs")),
-        _card("documents", count("documents")),
+        _card("documents", count("documents"), f"{s.get('documents_near_duplicate', 0)} near-duplicates marked"),
         _card("dead letters", count("dead_letter"), "document level", "warn" if s.get("dead_letter") else ""),
         _card("dead-letter pages", count("dead_letter_pages"), "page level",
               "warn" if s.get("dead_letter_pages") else ""),

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from scicurate.records import DeadLetter, DocumentResult, LlmUsage, PageResult, PageSignals
 
-SCHEMA_VERSION = "2"  # 2: VLM provenance (is_fallback, prompt, model, llm usage), page dedup (dedup_cluster, removed)
+SCHEMA_VERSION = "3"  # 2: VLM provenance (is_fallback, prompt, model, llm usage), page dedup (dedup_cluster, removed)
+#                        3: document near-dup (documents.duplicate_of)
 
 _SIGNAL_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -63,6 +64,7 @@ DOCUMENT_SCHEMA = pa.schema([
     pa.field("removed_lines", pa.int32(), nullable=False),
     pa.field("pages_fallback", pa.int32(), nullable=False),
     pa.field("pages_removed", pa.int32(), nullable=False),
+    pa.field("duplicate_of", pa.string(), nullable=False),
     pa.field("spans", pa.list_(SPAN_TYPE), nullable=False),
 ], metadata={"scicurate.dataset": "documents", "scicurate.schema_version": SCHEMA_VERSION})
 
@@ -109,7 +111,7 @@ def document_row(doc: DocumentResult) -> dict[str, Any]:
         "doc_id": doc.doc_id, "source": doc.source, "text": doc.text, "num_pages": doc.num_pages,
         "pages_ok": doc.pages_ok, "pages_failed": doc.pages_failed, "pages_routed": doc.pages_routed,
         "removed_lines": doc.removed_lines, "pages_fallback": doc.pages_fallback,
-        "pages_removed": doc.pages_removed,
+        "pages_removed": doc.pages_removed, "duplicate_of": doc.duplicate_of,
         "spans": [dataclasses.asdict(s) for s in doc.spans],
     }
 

@@ -118,3 +118,18 @@ def test_common_words_learned_alike_in_memory_and_in_beam():
         # a sample smaller than the input: about `common_sample` ids chosen by hash, same on rerun
         sampled = created | "Sampled" >> beam.Filter(_in_sample, total=len(items), sample=10)
         assert_that(sampled | beam.combiners.Count.Globally(), equal_to([SAMPLED_OF_30]), label="SampleSize")
+
+
+def test_mark_near_duplicates_keeps_every_record_and_marks_all_but_the_smallest_id():
+    from scicurate.dedup.documents import MarkNearDuplicates
+
+    items, truth = mutation_set(seed=9, originals=4, share=0.1)
+    items.append(("e-empty", ""))
+    expected = cluster_labels(items)
+    assert len(expected) == 8                       # the 4 originals and their copies
+    want = [(i, t, expected[i] if expected.get(i, i) != i else "") for i, t in items]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create(items)
+               | MarkNearDuplicates(key=lambda r: r[0], text=lambda r: r[1], mark=lambda r, label: (*r, label))
+               | beam.Map(lambda r: r if len(r) == 3 else (*r, "")))
+        assert_that(out, equal_to(want))

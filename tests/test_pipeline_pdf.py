@@ -146,6 +146,35 @@ def test_copyright_page_repeated_across_papers_is_left_out(run, expected):
     assert summary["page_dedup"]["share_pages_removed"] == round(2 / 9, 6)
 
 
+def test_near_duplicate_documents_are_marked_not_dropped(tmp_path):
+    """A second file of paper_a with other bytes (a new Title in its metadata) has another
+    doc_id but the same text: the one with the larger doc_id keeps its row with duplicate_of
+    naming the other; paper_b, which shares only the licence page, is not marked. Both copies
+    keep their pages (all of them repeat across the two, which is copying, not boilerplate)."""
+    import shutil
+
+    import pikepdf
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("paper_a.pdf", "paper_b.pdf"):
+        shutil.copy(FIXTURE_PDFS / name, inputs / name)
+    with pikepdf.open(FIXTURE_PDFS / "paper_a.pdf") as pdf:
+        pdf.docinfo["/Title"] = "paper a, second version"
+        pdf.save(inputs / "paper_a_v2.pdf")
+    out = tmp_path / "out"
+    counters = run_pipeline(out, PdfConfig(), str(inputs / "*.pdf"))
+    docs = {Path(d["source"]).name: d for d in read(out, "documents")}
+    a, a2, b = docs["paper_a.pdf"], docs["paper_a_v2.pdf"], docs["paper_b.pdf"]
+    assert a["doc_id"] != a2["doc_id"] and a["text"] == a2["text"] and a["pages_removed"] == 0
+    first, second = sorted((a, a2), key=lambda d: d["doc_id"])
+    assert first["duplicate_of"] == "" and second["duplicate_of"] == first["doc_id"]
+    assert b["duplicate_of"] == "" and b["pages_removed"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"] == 3 and summary["documents_near_duplicate"] == 1
+    assert counters[("dedup_documents", "near_duplicates")] == 1
+
+
 def test_output_files_have_deterministic_names_and_schemas(run):
     out, _ = run
     for name, sch in (("documents", schema.DOCUMENT_SCHEMA), ("pages", schema.PAGE_SCHEMA),

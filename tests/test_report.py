@@ -42,7 +42,7 @@ def _page(doc: str, source: str, index: int, pages: int, score: float, route: st
 
 def _document(doc: str, source: str, pages: int) -> dict:
     return {"doc_id": doc, "source": source, "text": "t", "num_pages": pages, "pages_ok": pages,
-            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "pages_fallback": 0, "pages_removed": 0, "spans": []}
+            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "pages_fallback": 0, "pages_removed": 0, "duplicate_of": "", "spans": []}
 
 
 def _dead(doc: str, source: str, reason: str, message: str, page_index: int | None = None,
