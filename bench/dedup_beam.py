@@ -2,7 +2,8 @@
 memory, the pipeline's own counters and the bytes each shuffle carries, for the written
 Dataflow estimate (`bench/results/dedup_dataflow_estimate.md`).
 
-    python bench/dedup_beam.py [--docs 20000] [--dup-share 0.1] [--strict] [--out FILE.json]
+    python bench/dedup_beam.py [--docs 20000] [--dup-share 0.1] [--strict] [--common-words K]
+                               [--no-count] [--out FILE.json]
 
 Documents: `minhash_batch.synthetic_docs` (~200 words, Zipf over a 20k-word vocabulary), of
 which a seeded `--dup-share` are replaced by mutated copies (5-20% mixed token edits, via
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--dup-share", type=float, default=0.1)
     ap.add_argument("--strict", action="store_true", help="dedup.config.STRICT instead of MinHashConfig()")
+    ap.add_argument("--common-words", type=int, help="override MinHashConfig.common_words (0 = keep all words)")
     ap.add_argument("--no-count", action="store_true",
                     help="time the pipeline alone (the byte-counting Maps encode every shuffled element)")
     ap.add_argument("--out")
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     from scicurate.dedup.config import STRICT, MinHashConfig
 
     config = STRICT if args.strict else MinHashConfig()
+    if args.common_words is not None:
+        config = config.replace(common_words=args.common_words, bands=config.bands, rows=config.rows)
     items, truth = planted_docs(args.docs, args.dup_share)
     print(f"bench/dedup_beam: {len(items)} docs, {len(truth)} planted copies, "
           f"{config.ngram}-gram {config.bands}x{config.rows} threshold {config.threshold}", file=sys.stderr)

@@ -2,20 +2,22 @@
 
     signatures(texts, config) -> ndarray (len(texts), num_perm)
 
-With the default config (`hash="sha1"`, `scheme="affine32"`, seed 1) each row is IDENTICAL to
-`datasketch.MinHash(num_perm, seed).update_batch(shingles(text, config)).hashvalues` (dtype
-uint32 under affine32, datasketch 2.x's default scheme; uint64 under "legacy"). The batch form
+With `hash="sha1"` (and `scheme="affine32"`, seed 1, no dropped words) each row is IDENTICAL
+to `datasketch.MinHash(num_perm, seed).update_batch(shingles(text, config)).hashvalues` (dtype
+uint32 under affine32, datasketch 2.x's default scheme; uint64 under "legacy"). The default
+`hash="wordmix"` keeps datasketch's permutations but hashes shingles in numpy (below). The batch form
 is faster because it does per-document work once per batch: all normalised texts are encoded
 into one buffer, shingle byte ranges are found with numpy (no per-shingle join/encode), the
 permutations are built once, and the (num_perm x shingles) block is permuted in
 memory-bounded chunks and reduced per document with `np.minimum.reduceat`.
 
 Where the time goes (bench/minhash_batch.py, 2 CPUs, 20k synthetic 200-word documents,
-128 permutations): the per-document datasketch loop ~2.2k docs/s; ours with `hash="sha1"`
-~6.4k docs/s (2.9x), of which ~84% is the one `hashlib.sha1` call per shingle that must stay
-in Python to be datasketch-identical, ~10% normalisation, ~6% permute+reduce.
+128 permutations, bigrams): the per-document datasketch loop ~3.1k docs/s; ours with
+`hash="sha1"` ~7.4k docs/s (2.4x), of which ~82% is the one `hashlib.sha1` call per shingle
+that must stay in Python to be datasketch-identical, ~11% normalisation, ~7% permute+reduce.
 `hash="wordmix"` removes every per-word and per-shingle Python call (word hashes are computed
-over the whole byte buffer in numpy, n-grams folded in numpy): ~30k docs/s (13.6x). Its values
+over the whole byte buffer in numpy, n-grams folded in numpy): ~35k docs/s (11.2x; 13.6x
+with 5-grams, where datasketch's loop is slower). Its values
 differ from datasketch's (same 32-bit width, same permutation step, so the same estimator
 statistics); never mix the two in one LSH index. (xxhash is not installed here.)
 """
