@@ -188,7 +188,7 @@ def _in_sample(item, total: int, sample: int) -> bool:
 
 
 class _DocumentFrequency(beam.CombineFn):
-    """(id, text) -> the `config.common_words` most frequent words as a frozenset: document
+    """(id, text) -> the `config.common_words` most frequent words (a list): document
     frequencies counted in a Counter per worker bundle (a lifted combiner: one merge element
     per bundle, not one element per word), ranked as `minhash.common_words` ranks them."""
 
@@ -273,9 +273,13 @@ class _Signatures(beam.DoFn):
         for band in range(config.bands):
             column = keys[:, band]
             part_of = column % parts
-            for part in np.unique(part_of).tolist():
-                take = np.flatnonzero(part_of == part)
-                yield (band, part), (column[take], [ids[i] for i in take.tolist()])
+            # one stable sort per band, then one slice per part (not one scan per part)
+            order = np.argsort(part_of, kind="stable")
+            ordered = part_of[order]
+            starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))).tolist()
+            for start, end in zip(starts, starts[1:] + [len(order)]):
+                take = order[start:end]
+                yield (band, int(ordered[start])), (column[take], [ids[i] for i in take.tolist()])
 
 
 class _ConcatBands(beam.CombineFn):

@@ -68,8 +68,12 @@ def test_beam_transform_gives_the_pure_clusters():
     expected = sorted(cluster_labels(items, config).items())
     assert len(expected) >= 14 and all(truth[i] == label for i, label in expected)
     with BeamTestPipeline(runner="FnApiRunner") as p:
-        labels = p | beam.Create(items) | NearDuplicateClusters(config, batch_size=5)
+        created = p | beam.Create(items)
+        labels = created | NearDuplicateClusters(config, batch_size=5)
         assert_that(labels, equal_to(expected))
+        # shard_entries=7: 24 documents -> 4 parts per band, buckets found per (band, part)
+        sharded = created | "Sharded" >> NearDuplicateClusters(config.replace(shard_entries=7), batch_size=5)
+        assert_that(sharded, equal_to(expected), label="ShardedAlike")
 
 
 def test_beam_transform_default_config_finds_20_percent_edits_and_hot_buckets_stay_connected():
