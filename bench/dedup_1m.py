@@ -177,13 +177,11 @@ def learn_common_words(path: str, docs: int, config):
     """`config` with the common words learned as the pipeline learns them
     (`MinHashConfig.common_words`), from the first `config.common_sample` documents (the
     generated order is random, so they are a uniform sample)."""
-    import dataclasses
-
-    from scicurate.dedup.minhash import common_words
+    from scicurate.dedup.near import learned_config
 
     with open(path, encoding="utf-8") as fh:
         sample = [line.rstrip("\n") for line in islice(fh, min(docs, config.common_sample))]
-    return dataclasses.replace(config, drop_words=common_words(sample, config.common_words, config))
+    return learned_config(sample, config)
 
 
 def run_ours(path: str, docs: int, batch: int, config) -> tuple[np.ndarray, dict, dict]:

@@ -42,10 +42,7 @@ def choose_representative(ids: Iterable[str]) -> str:
     every rerun, on every runner and for every bundle split or retry; "first seen" would depend
     on arrival order, which Beam does not define. Ids are compared as strings ("10" < "9").
     """
-    best = None
-    for doc_id in ids:
-        if best is None or doc_id < best:
-            best = doc_id
+    best = min(ids, default=None)
     if best is None:
         raise ValueError("choose_representative needs at least one id")
     return best

@@ -82,5 +82,5 @@ def bucket_candidates(members: list[str], max_bucket: int, star: bool = False) -
         if star:
             pairs.extend((part[0], other) for other in part[1:])
         else:
-            pairs.extend(combinations(part, 2))
+            pairs.extend(candidate_pairs(part))
     return pairs

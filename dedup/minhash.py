@@ -30,7 +30,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Sequence
 
 import numpy as np
@@ -115,8 +115,12 @@ def common_words(texts: Iterable[str], k: int, config: MinHashConfig) -> frozens
         docs += 1
     if docs < config.common_min_docs:
         return frozenset()
-    ranked = sorted(df.items(), key=lambda wc: (-wc[1], wc[0]))
-    return frozenset(w for w, _ in ranked[:k])
+    return frozenset(top_words(df, k))
+
+
+def top_words(df: Mapping[str, int], k: int) -> list[str]:
+    """The `k` words with the highest document frequency in `df`, ties to the smaller word."""
+    return [w for w, _ in sorted(df.items(), key=lambda wc: (-wc[1], wc[0]))[:k]]
 
 
 def shingles(text: str, config: MinHashConfig) -> list[bytes]:
@@ -363,6 +367,14 @@ def to_lean(sig_row: np.ndarray, seed: int = 1, scheme: str = "affine32"):
     from datasketch import LeanMinHash
 
     return LeanMinHash(seed=seed, hashvalues=np.asarray(sig_row), scheme=scheme)
+
+
+def similar(sigs_a: np.ndarray, sigs_b: np.ndarray, threshold: float) -> np.ndarray:
+    """Row by row (numpy broadcasting), whether the estimated Jaccard of two signatures (the
+    share of equal positions, `jaccard_estimate`) reaches `threshold`: the one rule every
+    near-dup path verifies candidate pairs with."""
+    equal = sigs_a == sigs_b
+    return np.count_nonzero(equal, axis=-1) / equal.shape[-1] >= threshold
 
 
 def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

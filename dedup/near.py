@@ -22,15 +22,18 @@ import numpy as np
 from scicurate.dedup.components import union_find_components
 from scicurate.dedup.config import MinHashConfig
 from scicurate.dedup.lsh import band_keys, salted_buckets
-from scicurate.dedup.minhash import common_words, empty_value, signatures
+from scicurate.dedup.minhash import common_words, empty_value, signatures, similar
 
 
 def learned_config(texts: Sequence[str], config: MinHashConfig) -> MinHashConfig:
     """`config` with `drop_words` = the `config.common_words` most frequent words of `texts`
-    (`minhash.common_words`), unless it already names its drop words or learns none."""
+    (`minhash.common_words`), unless it already names its drop words or learns none. When
+    the texts are too few to learn from, `common_words` becomes 0, so a later call does not
+    count them again."""
     if config.drop_words or not config.common_words:
         return config
-    return dataclasses.replace(config, drop_words=common_words(texts, config.common_words, config))
+    learned = common_words(texts, config.common_words, config)
+    return dataclasses.replace(config, drop_words=learned, common_words=config.common_words if learned else 0)
 
 
 def has_shingles(sig_row: np.ndarray, config: MinHashConfig) -> bool:
@@ -57,8 +60,7 @@ def bucket_edges(members: Sequence[tuple[str, np.ndarray]], config: MinHashConfi
         sigs = np.stack([by_id[i] for i in part])
         for x in range(len(part) - 1):
             if verify:
-                similar = (sigs[x + 1:] == sigs[x]).mean(axis=1) >= config.threshold
-                partners = np.flatnonzero(similar) + x + 1
+                partners = np.flatnonzero(similar(sigs[x + 1:], sigs[x], config.threshold)) + x + 1
             else:
                 partners = range(x + 1, len(part))
             edges.extend((part[x], part[y]) for y in partners)
@@ -241,8 +243,7 @@ def verify_index_pairs(sigs: np.ndarray, pairs: np.ndarray, config: MinHashConfi
     step = max(1, _VERIFY_BYTES // (sigs.shape[1] * sigs.dtype.itemsize))
     for lo in range(0, len(pairs), step):
         a, b = pairs[lo:lo + step, 0], pairs[lo:lo + step, 1]
-        equal = np.count_nonzero(sigs[a] == sigs[b], axis=1)
-        keep[lo:lo + step] = equal / sigs.shape[1] >= config.threshold
+        keep[lo:lo + step] = similar(sigs[a], sigs[b], config.threshold)
     return pairs[keep]
 
 

@@ -211,8 +211,9 @@ class _DocumentFrequency(beam.CombineFn):
         return out
 
     def extract_output(self, acc):
-        ranked = sorted(acc.items(), key=lambda wc: (-wc[1], wc[0]))
-        return [word for word, _ in ranked[:self.config.common_words]]
+        from scicurate.dedup.minhash import top_words
+
+        return top_words(acc, self.config.common_words)
 
 
 def _drop_set(top, total: int, min_docs: int) -> frozenset:
@@ -224,16 +225,20 @@ class CommonWords(beam.PTransform):
     documents of a deterministic sample of ``config.common_sample`` (all when fewer): the
     Beam form of ``minhash.common_words`` (same ranking: document frequency, then the smaller
     word; none from fewer than ``config.common_min_docs`` documents), so on a run within the
-    sample size it gives the in-memory path's list exactly. Costs one count of the input and
-    one combiner-lifted pass over the sample."""
+    sample size it gives the in-memory path's list exactly. Costs one count of the input
+    (unless ``total``, the input's one-element count, is given) and one combiner-lifted pass
+    over the sample."""
 
-    def __init__(self, config, label: str | None = None) -> None:
+    def __init__(self, config, total=None, label: str | None = None) -> None:
         super().__init__(label)
         self.config = dataclasses.replace(config, drop_words=frozenset())
+        self.total = total
 
     def expand(self, items):
         config = self.config
-        total = items | "CountDocuments" >> beam.combiners.Count.Globally()
+        total = self.total
+        if total is None:
+            total = items | "CountDocuments" >> beam.combiners.Count.Globally()
         return (
             items
             | "Sample" >> beam.Filter(_in_sample, total=beam.pvalue.AsSingleton(total), sample=config.common_sample)
@@ -357,7 +362,7 @@ class _VerifyPairs(beam.DoFn):
     def process(self, element):
         import numpy as np
 
-        from scicurate.dedup.minhash import _dtype
+        from scicurate.dedup.minhash import _dtype, similar
 
         doc_id, grouped = element
         sigs = list(grouped[SIGNATURES])
@@ -367,8 +372,7 @@ class _VerifyPairs(beam.DoFn):
         dtype = _dtype(self.config.scheme)
         mine = np.frombuffer(sigs[0], dtype=dtype)
         others = np.stack([np.frombuffer(sig, dtype=dtype) for _, sig in halves])
-        similar = (others == mine).mean(axis=1) >= self.config.threshold
-        for (other_id, _), keep in zip(halves, similar):
+        for (other_id, _), keep in zip(halves, similar(others, mine, self.config.threshold)):
             if keep:
                 self.edges.inc()
                 yield other_id, doc_id
@@ -411,9 +415,10 @@ class NearDuplicateClusters(beam.PTransform):
         self.components = components
 
     def expand(self, items):
-        side = {"total": beam.pvalue.AsSingleton(items | "CountDocuments" >> beam.combiners.Count.Globally())}
+        total = items | "CountDocuments" >> beam.combiners.Count.Globally()
+        side = {"total": beam.pvalue.AsSingleton(total)}
         if self.config.common_words and not self.config.drop_words:
-            common = items | "CommonWords" >> CommonWords(self.config)
+            common = items | "CommonWords" >> CommonWords(self.config, total)
             side["drop_words"] = beam.pvalue.AsSingleton(common)
         signed = (
             items
