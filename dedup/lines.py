@@ -210,18 +210,34 @@ def url_shard(url: str, shards: int) -> int:
 # ---- Beam shell ------------------------------------------------------------------------------
 
 
-def _key_page(page) -> tuple[str, tuple[str, str]]:
-    url, text = page
+def _tuple_domain(page) -> str:
+    return url_domain(page[0])
+
+
+def _tuple_text(page) -> str:
+    return page[1]
+
+
+def _tuple_key(page) -> str:
+    return page[0]
+
+
+def _tuple_apply(page, text_after: str, removed: int):
+    return page[0], text_after, removed
+
+
+def _checked_text(page, text_of) -> str:
+    text = text_of(page)
     if not isinstance(text, str):
-        raise TypeError(f"page text must be str, got {type(text).__name__} for {url!r}")
-    return url_domain(url), (url, text)
+        raise TypeError(f"page text must be str, got {type(text).__name__} for {page!r:.80}")
+    return text
 
 
-def _line_counts(domain: str, page: tuple[str, str],
-                 config: LineDedupConfig = LineDedupConfig()) -> Iterator[tuple[tuple[str, str], int]]:
+def _line_counts(domain: str, page, config: LineDedupConfig = LineDedupConfig(),
+                 text_of=_tuple_text) -> Iterator[tuple[tuple[str, str], int]]:
     # `config` has a default only because FlatMapTuple requires one for extra arguments.
     if domain:
-        for key in page_line_keys(page[1], config):
+        for key in page_line_keys(_checked_text(page, text_of), config):
             yield (domain, key), 1
 
 
@@ -248,10 +264,12 @@ class _FindBoilerplate(beam.DoFn):
 
 
 class _StripPages(beam.DoFn):
-    """((domain, shard), {"boilerplate": [keys…], "pages": [(url, text)…]}) -> (url, text_after, removed)."""
+    """((domain, shard), {"boilerplate": [keys…], "pages": [page…]}) -> apply(page, text_after, removed)."""
 
-    def __init__(self, config: LineDedupConfig) -> None:
+    def __init__(self, config: LineDedupConfig, text_of=_tuple_text, apply=_tuple_apply) -> None:
         self.config = config
+        self.text_of = text_of
+        self.apply = apply
         self.pages = Metrics.counter(NAMESPACE, "pages")
         self.lines_removed = Metrics.counter(NAMESPACE, "lines_removed")
 
@@ -260,11 +278,11 @@ class _StripPages(beam.DoFn):
         boilerplate: set[str] = set()
         for keys in grouped["boilerplate"]:
             boilerplate.update(keys)
-        for url, text in grouped["pages"]:
-            after, removed = strip_lines(text, boilerplate, self.config)
+        for page in grouped["pages"]:
+            after, removed = strip_lines(_checked_text(page, self.text_of), boilerplate, self.config)
             self.pages.inc()
             self.lines_removed.inc(removed)
-            yield url, after, removed
+            yield self.apply(page, after, removed)
 
 
 class DomainLineDedup(beam.PTransform):
@@ -289,19 +307,27 @@ class DomainLineDedup(beam.PTransform):
 
     Counters: ``dedup_lines/pages`` (pages output = pages input), ``dedup_lines/lines_removed``,
     ``dedup_lines/domains_with_boilerplate``.
+
+    Records other than ``(url, text)`` pairs: pass ``domain(record) -> str``, ``text(record) ->
+    str``, ``key(record) -> str`` (a stable id, used to shard the join) and ``apply(record,
+    text_after, removed) -> record``; the records then travel through the join themselves and no
+    join back to them is needed.
     """
 
-    def __init__(self, config: LineDedupConfig | None = None, label: str | None = None) -> None:
+    def __init__(self, config: LineDedupConfig | None = None, label: str | None = None, *,
+                 domain=_tuple_domain, text=_tuple_text, key=_tuple_key, apply=_tuple_apply) -> None:
         super().__init__(label)
         self.config = config if config is not None else LineDedupConfig()
+        self.domain_of, self.text_of, self.key_of, self.apply = domain, text, key, apply
 
     def expand(self, pages):
         config = self.config
         shards = config.join_shards
-        keyed = pages | "KeyByDomain" >> beam.Map(_key_page)
+        domain_of, text_of, key_of = self.domain_of, self.text_of, self.key_of
+        keyed = pages | "KeyByDomain" >> beam.Map(lambda page: (domain_of(page), page))
         line_counts = (
             keyed
-            | "DistinctLineKeys" >> beam.FlatMapTuple(_line_counts, config)
+            | "DistinctLineKeys" >> beam.FlatMapTuple(_line_counts, config, text_of)
             | "CountLinePages" >> beam.CombinePerKey(sum)
             | "DropSingleLines" >> beam.Filter(lambda kv: kv[1] >= 2)
             | "LineByDomain" >> beam.MapTuple(lambda domain_key, count: (domain_key[0], (domain_key[1], count)))
@@ -322,9 +348,9 @@ class DomainLineDedup(beam.PTransform):
                 lambda domain, keys: (((domain, shard), keys) for shard in range(shards)))
         )
         sharded_pages = keyed | "KeyByDomainShard" >> beam.MapTuple(
-            lambda domain, page: ((domain, url_shard(page[0], shards)), page))
+            lambda domain, page: ((domain, url_shard(key_of(page), shards)), page))
         return (
             {"boilerplate": boilerplate, "pages": sharded_pages}
             | "JoinPages" >> beam.CoGroupByKey()
-            | "StripPages" >> beam.ParDo(_StripPages(config))
+            | "StripPages" >> beam.ParDo(_StripPages(config, text_of, self.apply))
         )

@@ -200,7 +200,171 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
         "high_cost": config.high_cost_parser, "llm_model": config.llm.model if config.high_cost_parser else "",
         "scicurate_version": __version__,
     })
-    summary_path = FileSystems.join(args.output.rstrip("/"), "summary.json")
+    return _print_summary(args.output, ("documents", "dead_letter"))
+
+
+def _web_config(args: argparse.Namespace):
+    from scicurate.classifiers.web_rules import PRESETS as RULE_PRESETS
+    from scicurate.web_config import WEB_PRESETS
+
+    config = WEB_PRESETS[args.preset]
+    changes: dict[str, Any] = {}
+    llm = _llm_changes(args, "llm")
+    if llm:
+        changes["llm"] = config.llm.replace(**llm)
+    rewrite = _llm_changes(args, "rewrite")
+    if rewrite:
+        changes["rewrite_llm"] = config.rewrite_llm.replace(**rewrite)
+    elif llm:
+        # One model server for both LLM stages unless the rewriter is given its own.
+        changes["rewrite_llm"] = config.rewrite_llm.replace(**{k: v for k, v in llm.items() if k != "max_tokens"})
+    if args.rules:
+        changes["rules"], changes["rules_preset"] = RULE_PRESETS[args.rules], args.rules
+    if args.languages is not None:
+        changes["languages"] = tuple(code.strip() for code in args.languages.split(",") if code.strip())
+    if args.drop_formats is not None:
+        changes["drop_formats"] = tuple(f.strip() for f in args.drop_formats.split(",") if f.strip())
+    for flag, field in (("min_lang_score", "min_lang_score"), ("quality_model", "quality_model"),
+                        ("min_quality", "min_quality"), ("format_model", "format_model"),
+                        ("sample_per_domain", "sample_per_domain"), ("min_domain_pages", "min_domain_pages"),
+                        ("small_domain_verdict", "small_domain_verdict"), ("seed", "seed"),
+                        ("max_body_bytes", "max_body_bytes"), ("shards", "num_shards")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[field] = value
+    extract = {}
+    if args.extract_timeout is not None:
+        extract["timeout_s"] = args.extract_timeout
+    if args.extract_workers is not None:
+        extract["workers"] = args.extract_workers
+    if extract:
+        import dataclasses
+
+        changes["extract"] = dataclasses.replace(config.extract, **extract)
+    for flag, field in (("no_agent", "agent"), ("no_rewrite", "rewrite"), ("no_exact_dedup", "exact_dedup"),
+                        ("no_near_dedup", "near_dedup")):
+        if getattr(args, flag, False):
+            changes[field] = False
+    if args.no_line_dedup:
+        changes["line_dedup"] = None
+    return config.replace(**changes)
+
+
+def _add_web_flags(p: argparse.ArgumentParser) -> None:
+    from scicurate.classifiers.web_rules import PRESETS as RULE_PRESETS
+    from scicurate.web_config import SMALL_DOMAIN_VERDICTS, WEB_PRESETS
+
+    p.add_argument("--input", required=True,
+                   help="file pattern of WARC/WARC.gz, JSONL(.gz) rows {url, html} or Parquet (quote the glob)")
+    p.add_argument("--output", required=True, help="output directory (any Beam file system)")
+    p.add_argument("--preset", choices=sorted(WEB_PRESETS), default="default",
+                   help="default: datatrove's rule thresholds; science: lenient rules for formulas and code")
+    p.add_argument("--rules", choices=sorted(RULE_PRESETS), help="rule filter preset (overrides --preset's)")
+    p.add_argument("--languages", help="comma-separated lid.176 codes to keep, e.g. en,zh (default: all)")
+    p.add_argument("--min-lang-score", type=float, help="least lid.176 probability for --languages (default 0)")
+    p.add_argument("--quality-model", help="fastText quality model from `scicurate train web-classifiers`")
+    p.add_argument("--min-quality", type=float, help="drop pages whose P(hq) is below this (default 0)")
+    p.add_argument("--format-model", help="fastText format model from `scicurate train web-classifiers`")
+    p.add_argument("--drop-formats", help="comma-separated formats to drop (default: navigation)")
+    p.add_argument("--sample-per-domain", type=int, help="pages the agent reads per domain (default 200)")
+    p.add_argument("--min-domain-pages", type=int, help="smaller domains skip the agent (default 5)")
+    p.add_argument("--small-domain-verdict", choices=SMALL_DOMAIN_VERDICTS,
+                   help="verdict of domains under --min-domain-pages (default retain)")
+    p.add_argument("--seed", type=int, help="seed of the per-domain sample (default 0)")
+    p.add_argument("--no-agent", action="store_true", help="no LLM calls: no triage, no rewrite")
+    p.add_argument("--no-rewrite", action="store_true", help="rewrite domains keep their text (flagged)")
+    p.add_argument("--no-exact-dedup", action="store_true")
+    p.add_argument("--no-near-dedup", action="store_true")
+    p.add_argument("--no-line-dedup", action="store_true")
+    p.add_argument("--extract-timeout", type=float, help="seconds per page for trafilatura (default 30)")
+    p.add_argument("--extract-workers", type=int, help="trafilatura child processes per Beam worker (default 1)")
+    p.add_argument("--max-body-bytes", type=int, help="larger records are dead-lettered unread (default 10 MiB)")
+    p.add_argument("--shards", type=int, help="Parquet shards of pages/ and filtered/ (default 1)")
+    p.add_argument("--llm-endpoint", help="OpenAI-compatible base URL of the agent's server (default: embedded)")
+    p.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
+    p.add_argument("--llm-backend", choices=LLM_BACKENDS, help="embedded (default), endpoint, vllm (in-worker, GPU)")
+    p.add_argument("--llm-concurrency", type=int, help="requests in flight per worker")
+    p.add_argument("--llm-timeout", type=float, help="seconds per request before it is retried")
+    p.add_argument("--llm-structured", choices=("auto", "json_schema", "llama_cpp", "guided_json", "none"),
+                   help="how the tag schema reaches the server (default auto)")
+    p.add_argument("--rewrite-endpoint", help="server for the rewriter (default: the agent's)")
+    p.add_argument("--rewrite-model", help="model for the rewriter (default: the agent's)")
+
+
+def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import contextlib
+
+    import apache_beam as beam
+    from apache_beam.io.filesystems import FileSystems
+
+    from scicurate.llm.client import check_endpoint
+    from scicurate.llm.embedded import serving
+    from scicurate.pipelines import web as web_pipeline
+    from scicurate.runner import pipeline_options, runner_name, workers_are_local
+
+    config = _web_config(args)
+    matches = FileSystems.match([args.input])[0].metadata_list
+    if not matches:
+        print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
+        return 2
+    options = pipeline_options(beam_args)
+    uses_llm = config.agent
+    if uses_llm and "embedded" in (config.llm.backend, config.rewrite_llm.backend) and not workers_are_local(options):
+        raise ConfigError("the embedded model runs on this machine, which the workers of "
+                          f"{runner_name(options)} cannot reach: pass --llm-endpoint URL --llm-model NAME "
+                          "(or --no-agent)")
+    _preflight_web(config)
+    print(f"scicurate: {len(matches)} input files; rules '{config.rules_preset}'; languages "
+          f"{','.join(config.languages) or 'all'}; agent "
+          f"{(config.llm.backend + ':' + (config.llm.model or config.llm.endpoint)) if uses_llm else 'off'}; "
+          f"runner {runner_name(options)}", file=sys.stderr)
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if uses_llm:
+            agent = stack.enter_context(serving(config.llm))
+            if agent.backend == "endpoint":
+                check_endpoint(agent)
+            rewrite = config.rewrite_llm
+            if rewrite.backend == "embedded" and config.llm.backend == "embedded" and rewrite.model == config.llm.model:
+                rewrite = rewrite.replace(backend="endpoint", endpoint=agent.endpoint, model=agent.model,
+                                          structured=agent.structured)
+            elif config.rewrite:
+                rewrite = stack.enter_context(serving(rewrite))
+                if rewrite.backend == "endpoint":
+                    check_endpoint(rewrite)
+            config = config.replace(llm=agent, rewrite_llm=rewrite)
+        with beam.Pipeline(options=options) as pipeline:
+            web_pipeline.build(pipeline, args.input, args.output, config)
+    _write_run_info(args.output, {
+        "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
+        "inputs_files": len(matches), "input": args.input, "agent_model": config.llm.model if uses_llm else "",
+        "scicurate_version": __version__,
+    })
+    return _print_summary(args.output, ("written", "filtered", "dead_letter"))
+
+
+def _preflight_web(config) -> None:
+    """Fail before reading input: prompts, lid.176 and any classifier models must load."""
+    from scicurate import prompts
+    from scicurate.classifiers.web_fasttext import LanguageIdentifier, PageClassifier
+
+    LanguageIdentifier().load()
+    for path in (config.quality_model, config.format_model):
+        if path:
+            PageClassifier(path).load()
+    if config.agent:
+        try:
+            prompts.load(config.triage.prompt)
+            if config.rewrite:
+                prompts.load(config.rewriter.prompt)
+        except prompts.PromptError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def _print_summary(output: str, parts: tuple[str, ...]) -> int:
+    from apache_beam.io.filesystems import FileSystems
+
+    summary_path = FileSystems.join(output.rstrip("/"), "summary.json")
     try:
         with FileSystems.open(summary_path) as fh:
             summary = json.loads(fh.read().decode("utf-8"))
@@ -210,7 +374,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     summary.pop("config", None)
     print(json.dumps(summary, indent=2, sort_keys=True))
     if not summary.get("accounted", False):
-        print("scicurate: WARNING inputs != documents + dead_letter", file=sys.stderr)
+        print(f"scicurate: WARNING inputs != {' + '.join(parts)}", file=sys.stderr)
         return 3
     return 0
 
@@ -271,7 +435,8 @@ class _DropKnownNoise(logging.Filter):
     """Beam logs a warning about optional GCP client libraries on import; it is not ours to show."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        message = record.getMessage()
+        return "apitools not found" not in message and "Resource module is not available" not in message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pdf.add_argument("--route-budget", type=float, help="fraction of pages for the high-cost parser (0.05)")
     pdf.add_argument("--shards", type=int, help="Parquet shards per dataset (default 1)")
     _add_pdf_flags(pdf)
+
+    web = run_sub.add_parser("web", help="web pages -> Parquet pages/filtered/dead_letter/verdicts/tags + summary.json")
+    _add_web_flags(web)
 
     one = sub.add_parser("parse", help="parse one PDF to Markdown on stdout")
     one.add_argument("file")
@@ -319,6 +487,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     serve.add_argument("--ctx", type=int, default=4096, help="context window in tokens (default 4096)")
 
+    from scicurate import train as train_module
+
+    train = sub.add_parser("train", help="train the project's classifiers on labels a run produced")
+    train_sub = train.add_subparsers(dest="train_name", required=True)
+    web_classifiers = train_sub.add_parser("web-classifiers",
+                                           help="fastText quality and format models from a web run's tags/")
+    train_module.add_arguments(web_classifiers)
+
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
     rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
@@ -332,12 +508,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run" and args.pipeline == "pdf":
             return _cmd_run_pdf(args, rest)
+        if args.command == "run" and args.pipeline == "web":
+            return _cmd_run_web(args, rest)
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
         if args.command == "eval":
             return _cmd_eval(args, evals[args.eval_name])
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "train":
+            return train_module.run(args)
         if args.command == "llm":
             return _cmd_llm_serve(args)
         return _cmd_parse(args)

@@ -166,3 +166,187 @@ def dead_letter_from_row(row: dict[str, Any]) -> DeadLetter:
 def validate_row(schema: pa.Schema, row: dict[str, Any]) -> None:
     """Raise if a row does not fit the schema (used by tests and before writing)."""
     pa.Table.from_pylist([row], schema=schema)
+
+
+# ---- web triage datasets (`scicurate run web`) -----------------------------------------------
+#   pages/        one row per written page (WebDoc)
+#   filtered/     one row per page a filter dropped, with the page and its reason codes
+#   dead_letter/  one row per input record or page that could not be processed (WebDeadLetter)
+#   verdicts/     one row per URL domain (DomainDecision)
+#   tags/         one row per page the triage agent read (TagRow): the training set of the
+#                 quality and format classifiers
+
+WEB_SCHEMA_VERSION = "1"
+_PY_ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+
+
+def _flat_struct(cls) -> pa.StructType:
+    """Arrow struct of a frozen dataclass of flat int/float/bool/str fields."""
+    fields = []
+    for f in dataclasses.fields(cls):
+        name = f.type if isinstance(f.type, str) else f.type.__name__
+        fields.append(pa.field(f.name, _PY_ARROW[name], nullable=False))
+    return pa.struct(fields)
+
+
+def _text_stats_type() -> pa.StructType:
+    from scicurate.classifiers.web_rules import TextStats
+
+    return _flat_struct(TextStats)
+
+
+TEXT_STATS_TYPE = _text_stats_type()
+SHARE_TYPE = pa.list_(pa.struct([pa.field("name", pa.string(), nullable=False),
+                                 pa.field("share", pa.float64(), nullable=False)]))
+
+
+def _meta(name: str) -> dict[str, str]:
+    return {"scicurate.dataset": name, "scicurate.schema_version": WEB_SCHEMA_VERSION}
+
+
+_WEB_PAGE_FIELDS = [
+    pa.field("page_id", pa.string(), nullable=False),
+    pa.field("url", pa.string(), nullable=False),
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("fetched", pa.string(), nullable=False),
+    pa.field("title", pa.string(), nullable=False),
+    pa.field("text", pa.large_string(), nullable=False),
+    pa.field("html_lang", pa.string(), nullable=False),
+    pa.field("extractor", pa.string(), nullable=False),
+    pa.field("removed_lines", pa.int32(), nullable=False),
+    pa.field("lang", pa.string(), nullable=False),
+    pa.field("lang_score", pa.float64(), nullable=False),
+    pa.field("stats", TEXT_STATS_TYPE, nullable=True),
+    pa.field("rule_reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("quality_score", pa.float64(), nullable=False),
+    pa.field("format", pa.string(), nullable=False),
+    pa.field("format_score", pa.float64(), nullable=False),
+    pa.field("classifier", pa.string(), nullable=False),
+    pa.field("duplicate_of", pa.string(), nullable=False),
+    pa.field("sampled", pa.bool_(), nullable=False),
+    pa.field("verdict", pa.string(), nullable=False),
+    pa.field("verdict_reasons", pa.string(), nullable=False),
+    pa.field("rewritten", pa.bool_(), nullable=False),
+    pa.field("rewrite_flags", pa.string(), nullable=False),
+    pa.field("original_text", pa.large_string(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),
+    pa.field("llm", LLM_USAGE_TYPE, nullable=True),
+]
+
+WEB_PAGE_SCHEMA = pa.schema(_WEB_PAGE_FIELDS, metadata=_meta("pages"))
+
+WEB_FILTERED_SCHEMA = pa.schema(_WEB_PAGE_FIELDS + [
+    pa.field("filter_stage", pa.string(), nullable=False),
+    pa.field("filter_reason", pa.string(), nullable=False),
+    pa.field("filter_reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("filter_detail", pa.string(), nullable=False),
+], metadata=_meta("filtered"))
+
+WEB_DEAD_LETTER_SCHEMA = pa.schema([
+    pa.field("page_id", pa.string(), nullable=False),
+    pa.field("url", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+], metadata=_meta("dead_letter"))
+
+WEB_VERDICT_SCHEMA = pa.schema([
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("verdict", pa.string(), nullable=False),
+    pa.field("reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("small_domain", pa.bool_(), nullable=False),
+    pa.field("pages_seen", pa.int64(), nullable=False),
+    pa.field("pages_sampled", pa.int64(), nullable=False),
+    pa.field("pages_tagged", pa.int64(), nullable=False),
+    pa.field("tag_failures", pa.int64(), nullable=False),
+    pa.field("quality_mean", pa.float64(), nullable=False),
+    pa.field("quality_hist", pa.list_(pa.int64()), nullable=False),
+    pa.field("informative_share", pa.float64(), nullable=False),
+    pa.field("science_share", pa.float64(), nullable=False),
+    pa.field("top_science_domain", pa.string(), nullable=False),
+    pa.field("issue_shares", SHARE_TYPE, nullable=False),
+    pa.field("format_shares", SHARE_TYPE, nullable=False),
+    pa.field("science_shares", SHARE_TYPE, nullable=False),
+    pa.field("lines_removed", pa.int64(), nullable=False),
+    pa.field("cleaning", pa.list_(pa.string()), nullable=False),
+    pa.field("sampled_page_ids", pa.list_(pa.string()), nullable=False),
+], metadata=_meta("verdicts"))
+
+WEB_TAGS_SCHEMA = pa.schema([
+    pa.field("page_id", pa.string(), nullable=False),
+    pa.field("url", pa.string(), nullable=False),
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("text", pa.large_string(), nullable=False),
+    pa.field("ok", pa.bool_(), nullable=False),
+    pa.field("science_domain", pa.string(), nullable=False),
+    pa.field("informative", pa.bool_(), nullable=False),
+    pa.field("quality", pa.int32(), nullable=False),
+    pa.field("format", pa.string(), nullable=False),
+    pa.field("issues", pa.list_(pa.string()), nullable=False),
+    pa.field("error_reason", pa.string(), nullable=False),
+    pa.field("error_message", pa.string(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),
+    pa.field("llm", LLM_USAGE_TYPE, nullable=True),
+], metadata=_meta("tags"))
+
+
+def web_page_row(doc) -> dict[str, Any]:
+    return {
+        "page_id": doc.page_id, "url": doc.url, "domain": doc.domain, "source": doc.source,
+        "fetched": doc.fetched, "title": doc.title, "text": doc.text, "html_lang": doc.html_lang,
+        "extractor": doc.extractor, "removed_lines": doc.removed_lines, "lang": doc.lang,
+        "lang_score": float(doc.lang_score),
+        "stats": dataclasses.asdict(doc.stats) if doc.stats is not None else None,
+        "rule_reasons": list(doc.rule_reasons), "quality_score": float(doc.quality_score),
+        "format": doc.format, "format_score": float(doc.format_score), "classifier": doc.classifier,
+        "duplicate_of": doc.duplicate_of, "sampled": doc.sampled, "verdict": doc.verdict,
+        "verdict_reasons": doc.verdict_reasons, "rewritten": doc.rewritten, "rewrite_flags": doc.rewrite_flags,
+        "original_text": doc.original_text, "prompt": doc.prompt, "model": doc.model,
+        "llm": dataclasses.asdict(doc.llm) if doc.llm is not None else None,
+    }
+
+
+def web_filtered_row(row) -> dict[str, Any]:
+    out = web_page_row(row.doc)
+    out.update(filter_stage=row.stage, filter_reason=row.reason, filter_reasons=list(row.reasons or (row.reason,)),
+               filter_detail=row.detail[:4000])
+    return out
+
+
+def web_dead_letter_row(dead) -> dict[str, Any]:
+    return dead.to_row()
+
+
+def _shares(pairs) -> list[dict[str, Any]]:
+    return [{"name": name, "share": float(share)} for name, share in pairs]
+
+
+def web_verdict_row(item) -> dict[str, Any]:
+    domain, decision = item
+    verdict, plan, stats = decision.verdict, decision.plan, decision.verdict.stats
+    return {
+        "domain": domain, "verdict": verdict.verdict, "reasons": list(verdict.reasons), "small_domain": plan.small,
+        "pages_seen": plan.pages_seen, "pages_sampled": plan.pages_sampled, "pages_tagged": stats.pages_tagged,
+        "tag_failures": stats.tag_failures, "quality_mean": float(stats.quality_mean),
+        "quality_hist": list(stats.quality_hist), "informative_share": float(stats.informative_share),
+        "science_share": float(stats.science_share), "top_science_domain": stats.top_science_domain,
+        "issue_shares": _shares(stats.issue_shares), "format_shares": _shares(stats.format_shares),
+        "science_shares": _shares(stats.science_shares), "lines_removed": plan.lines_removed,
+        "cleaning": list(decision.cleaning), "sampled_page_ids": list(plan.sampled_ids),
+    }
+
+
+def web_tag_row(row) -> dict[str, Any]:
+    tags = row.tags
+    return {
+        "page_id": row.page_id, "url": row.url, "domain": row.domain, "text": row.text, "ok": tags is not None,
+        "science_domain": tags.science_domain if tags else "", "informative": bool(tags.informative) if tags else False,
+        "quality": int(tags.quality) if tags else -1, "format": tags.format if tags else "",
+        "issues": list(tags.issues) if tags else [], "error_reason": row.error_reason,
+        "error_message": row.error_message[:4000], "prompt": row.prompt, "model": row.model,
+        "llm": dataclasses.asdict(row.usage) if row.usage is not None else None,
+    }

@@ -60,6 +60,9 @@ class WebExtractor:
     extract: ExtractFn
     call: str = ""
     package: str = ""
+    # Optional: the whole page set at once, [(id, html, url)] -> {id: text}, for extractors whose
+    # output for one page depends on the others (domain line dedup pools a domain's pages).
+    extract_batch: Callable[[list[tuple[str, str | bytes, str | None]]], dict[str, str | None]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not callable(self.extract):
@@ -77,9 +80,11 @@ class WebExtractor:
 _EXTRACTORS: dict[str, WebExtractor] = {}
 
 
-def register_extractor(name: str, extract: ExtractFn, *, call: str = "", package: str = "") -> WebExtractor:
-    """Make ``extract(html, url) -> text | None`` available as ``--extractor NAME``."""
-    extractor = WebExtractor(name, extract, call, package)
+def register_extractor(name: str, extract: ExtractFn, *, call: str = "", package: str = "",
+                       extract_batch=None) -> WebExtractor:
+    """Make ``extract(html, url) -> text | None`` available as ``--extractor NAME`` (and
+    ``extract_batch``, when given, is what scores the whole page set)."""
+    extractor = WebExtractor(name, extract, call, package, extract_batch)
     if name in _EXTRACTORS and _EXTRACTORS[name] != extractor:
         raise ValueError(f"web extractor {name!r} registered twice")
     _EXTRACTORS[name] = extractor
@@ -110,6 +115,43 @@ def trafilatura_extract(html: str | bytes, url: str | None) -> str | None:
 
 
 register_extractor("trafilatura", trafilatura_extract, call=TRAFILATURA_CALL, package="trafilatura")
+
+SCICURATE_CALL = ("parsers.html_extract.extract_html(body, url, ExtractConfig()), then domain line dedup "
+                  "(dedup.lines, LineDedupConfig()) over each registered domain's pages")
+
+
+def scicurate_extract(html: str | bytes, url: str | None) -> str | None:
+    """One page through `run web`'s extraction (no line dedup: that needs the page's domain)."""
+    from scicurate.parsers.html_extract import ExtractConfig, Extracted, extract_html
+
+    body = html.encode("utf-8") if isinstance(html, str) else html
+    result = extract_html(body, url or "", ExtractConfig())
+    return result.text if isinstance(result, Extracted) else None
+
+
+def scicurate_extract_batch(items: list[tuple[str, str | bytes, str | None]]) -> dict[str, str | None]:
+    """`run web`'s text: extraction, then the lines recurring across a registered domain's pages
+    removed, exactly as the pipeline's DomainLineDedup stage does (same pure core)."""
+    from scicurate.dedup.lines import LineDedupConfig, boilerplate_lines, page_line_keys, strip_lines
+    from scicurate.parsers.web_input import registered_domain
+
+    config = LineDedupConfig()
+    texts = {key: scicurate_extract(html, url) for key, html, url in items}
+    by_domain: dict[str, list[str]] = {}
+    for key, _html, url in items:
+        if texts[key] is not None:
+            by_domain.setdefault(registered_domain(url or ""), []).append(key)
+    for domain, keys in by_domain.items():
+        if not domain:
+            continue
+        common = boilerplate_lines([page_line_keys(texts[k] or "", config) for k in keys], len(keys), config)
+        for k in keys:
+            texts[k] = strip_lines(texts[k] or "", common, config)[0]
+    return texts
+
+
+register_extractor("scicurate", scicurate_extract, call=SCICURATE_CALL, package="scicurate",
+                   extract_batch=scicurate_extract_batch)
 
 
 # ---- scrapinghub: token-shingle precision / recall ----------------------------------------------
@@ -499,6 +541,16 @@ def _predict_all(pairs: Sequence[tuple[Any, Path]], read: Callable[[Path], str |
     assert extractor is not None
     out: dict[str, Prediction] = {}
     seconds = 0.0
+    if extractor.extract_batch is not None:
+        items = [(key(item), read(path), item.url) for item, path in pairs]
+        start = time.perf_counter()
+        try:
+            texts = extractor.extract_batch(items)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported per page, like a per-page failure
+            return {k: Prediction(None, "error", f"{type(exc).__name__}: {exc}") for k, _, _ in items}, 0.0
+        return {k: _given(texts.get(k)) for k, _, _ in items}, time.perf_counter() - start
     for item, path in pairs:
         html = read(path)
         start = time.perf_counter()
