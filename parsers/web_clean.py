@@ -79,14 +79,18 @@ def clean_text(text: str, actions: tuple[str, ...]) -> tuple[str, int]:
         return text, 0
     out: list[str] = []
     removed = 0
-    in_fence = False
+    fence = ""                       # the opening fence ("```" or "~~~") while inside one
     for line in text.split("\n"):
-        if line.strip().startswith(("```", "~~~")):
-            in_fence = not in_fence
+        marker = line.strip()[:3]
+        if marker in ("```", "~~~") and (not fence or marker == fence):
+            fence = "" if fence else marker  # CommonMark: only the same character closes a fence
             out.append(line)
             continue
-        if not in_fence and ((STRIP_NAV_LINES in actions and is_nav_line(line))
-                             or (STRIP_AD_LINES in actions and is_ad_line(line))):
+        if fence:
+            out.append(line)
+            continue
+        if ((STRIP_NAV_LINES in actions and is_nav_line(line))
+                or (STRIP_AD_LINES in actions and is_ad_line(line))):
             removed += 1
             continue
         if not line.strip() and out and not out[-1].strip():
