@@ -23,6 +23,7 @@ import functools
 import hashlib
 import heapq
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
@@ -250,6 +251,17 @@ def select_sample(keys: Iterable[_T], n: int) -> list[_T]:
     if n < 0:
         raise ValueError("n must be >= 0")
     return heapq.nsmallest(n, keys)
+
+
+def sample_size(pages: int, *, cap: int, share: float, minimum: int) -> int:
+    """How many of a domain's `pages` the agent reads: `share` of them, at least `minimum` and
+    at most `cap`, never more than there are. A fixed cap alone (read up to 200) would make the
+    agent read every page of the many domains with 5-200 pages, about one call per page; a share
+    keeps mid-size domains cheap while `minimum` tags still bound one page's weight in any
+    share to 1/minimum."""
+    if pages < 0 or cap < 1 or minimum < 1 or not 0.0 < share <= 1.0:
+        raise ValueError("sample_size needs pages >= 0, cap >= 1, minimum >= 1 and share in (0, 1]")
+    return min(pages, cap, max(minimum, math.ceil(share * pages)))
 
 
 # ---- the request ---------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     applied = (
         {
             "decision": decisions | "CopyDecisionToShards" >> beam.FlatMapTuple(
-                lambda domain, decision: (((domain, s), decision) for s in range(shards))),
+                lambda domain, decision: (((domain, s), steps.to_apply(decision, config.seed)) for s in range(shards))),
             "pages": docs | "KeyPagesByShard" >> beam.Map(lambda d: ((d.domain, steps.page_shard(d.page_id, shards)), d)),
         }
         | "JoinVerdicts" >> beam.CoGroupByKey()

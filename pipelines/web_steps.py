@@ -336,6 +336,27 @@ class DomainPlan:
     lines_removed: int
     sampled_ids: tuple[str, ...]
     small: bool
+    sample_cut: tuple[int, str] | None = None   # (sample key, page_id) of the last page read
+
+
+@dataclass(frozen=True, slots=True)
+class DomainApply:
+    """What every page of a domain needs from its decision: small, because it is copied to
+    each of the `join_shards` shards the domain's pages are spread over."""
+
+    domain: str
+    verdict: str
+    reasons: tuple[str, ...]
+    cleaning: tuple[str, ...]
+    sample_cut: tuple[int, str] | None
+    seed: int
+
+    def sampled(self, page_id: str) -> bool:
+        """Was this page one the agent read? The sample is the pages with the smallest
+        (sample key, page_id), so a page can tell from the last one's pair."""
+        if self.sample_cut is None:
+            return False
+        return (triage.sample_key(self.domain, page_id, self.seed), page_id) <= self.sample_cut
 
 
 class DomainInfo(beam.CombineFn):
@@ -371,12 +392,14 @@ class PlanDomain(beam.DoFn):
         info = list(grouped["info"])
         pages, lines = info[0] if info else (0, 0)
         samples = sorted((s for group in grouped["sample"] for s in group), key=sample_sort_key)
-        samples = samples[: self.config.sample_per_domain]
+        samples = samples[: triage.sample_size(pages, cap=self.config.sample_per_domain,
+                                               share=self.config.sample_share, minimum=self.config.sample_min)]
         small = pages < self.config.min_domain_pages or not domain
         ask = self.config.agent and not small
         (self.small if small else self.triaged).inc()
+        cut = (samples[-1].key, samples[-1].page_id) if ask and samples else None
         yield TaggedOutput(INFO, (domain, DomainPlan(domain, pages, len(samples) if ask else 0, lines,
-                                                     tuple(s.page_id for s in samples) if ask else (), small)))
+                                                     tuple(s.page_id for s in samples) if ask else (), small, cut)))
         if ask:
             for s in samples:
                 request = triage.triage_request(s.page_id, s.url, domain, s.title, s.text, self.config.triage)
@@ -468,6 +491,11 @@ class DecideDomain(beam.DoFn):
         yield domain, DomainDecision(verdict, plan, web_clean.cleaning_actions(stats))
 
 
+def to_apply(decision: DomainDecision, seed: int) -> DomainApply:
+    return DomainApply(decision.verdict.domain, decision.verdict.verdict, tuple(decision.verdict.reasons),
+                       decision.cleaning, decision.plan.sample_cut, seed)
+
+
 def decide_domain(plan: DomainPlan, stats, config: WebConfig):
     """The agent's rule for triaged domains; the documented small-domain / no-agent rule otherwise."""
     if plan.small or not config.agent:
@@ -483,7 +511,7 @@ def page_shard(page_id: str, shards: int) -> int:
 
 
 class ApplyVerdict(beam.DoFn):
-    """((domain, shard), {"decision": [DomainDecision], "pages": [WebDoc]}) -> retained WebDoc |
+    """((domain, shard), {"decision": [DomainApply], "pages": [WebDoc]}) -> retained WebDoc |
     rewrite: WebDoc for the rewriter | filtered domain_discard. A page whose domain has no
     decision (cannot happen: every kept page's domain is planned) is an internal error."""
 
@@ -499,18 +527,17 @@ class ApplyVerdict(beam.DoFn):
                 yield TaggedOutput(FAILED, WebDeadLetter(doc.page_id, doc.url, doc.source, STAGE_DOMAIN,
                                                          REASON_INTERNAL, "no verdict for the page's domain"))
                 continue
-            verdict = decision.verdict
-            sampled = doc.page_id in decision.plan.sampled_ids
             text, cleaned = web_clean.clean_text(doc.text, decision.cleaning)
-            doc = dataclasses.replace(doc, verdict=verdict.verdict, verdict_reasons=",".join(verdict.reasons),
-                                      sampled=sampled, text=text, removed_lines=doc.removed_lines + cleaned)
+            doc = dataclasses.replace(doc, verdict=decision.verdict, verdict_reasons=",".join(decision.reasons),
+                                      sampled=decision.sampled(doc.page_id), text=text,
+                                      removed_lines=doc.removed_lines + cleaned)
             if not text.strip():
                 yield _filtered(doc, STAGE_DOMAIN, (REASON_EMPTY_AFTER_CLEANING,),
                                 f"domain cleaning {', '.join(decision.cleaning)} removed every line")
-            elif verdict.verdict == "discard":
-                yield _filtered(doc, STAGE_DOMAIN, (REASON_DOMAIN_DISCARD,) + tuple(verdict.reasons),
-                                f"domain {verdict.domain}: {', '.join(verdict.reasons)}")
-            elif verdict.verdict == "rewrite" and self.config.rewrite and self.config.agent:
+            elif decision.verdict == "discard":
+                yield _filtered(doc, STAGE_DOMAIN, (REASON_DOMAIN_DISCARD,) + decision.reasons,
+                                f"domain {decision.domain}: {', '.join(decision.reasons)}")
+            elif decision.verdict == "rewrite" and self.config.rewrite and self.config.agent:
                 yield TaggedOutput(REWRITE, doc)
             else:
                 Metrics.counter(NAMESPACE, "written").inc()

@@ -205,3 +205,9 @@ def test_an_unavailable_agent_loses_no_page(tmp_path):
     assert s["accounted"] is True and s["tag_failures"] == s["pages_sampled"] > 0
     assert all(t["ok"] is False and t["error_reason"] == "unavailable" for t in data["tags"])
     assert {v["domain"]: v["reasons"] for v in data["verdicts"]}["physics-notes.org"] == ["too_few_tags"]
+
+
+def test_pages_know_whether_the_agent_read_them(run):
+    sampled = {pid for v in run["verdicts"] for pid in v["sampled_page_ids"]}
+    flagged = {r["page_id"] for r in run["pages"] + run["filtered"] if r["sampled"]}
+    assert sampled and flagged == sampled == {t["page_id"] for t in run["tags"]}

@@ -308,3 +308,20 @@ def test_select_sample_is_the_n_smallest_keys_in_any_order():
     assert t.select_sample([(1, "b"), (1, "a")], 1) == [(1, "a")]
     # a different seed draws a different sample
     assert t.select_sample([(t.sample_key("a.org", i, 1), i) for i in ids], 16) != sample
+
+
+@pytest.mark.parametrize(("pages", "expected"), [
+    (0, 0), (5, 5), (16, 16), (17, 16), (160, 16), (161, 17), (1999, 200), (2000, 200), (10**6, 200)])
+def test_sample_size_reads_a_share_between_the_minimum_and_the_cap(pages, expected):
+    assert t.sample_size(pages, cap=200, share=0.1, minimum=16) == expected
+
+
+def test_sample_size_share_one_is_the_fixed_cap_and_bad_arguments_raise():
+    assert [t.sample_size(n, cap=200, share=1.0, minimum=16) for n in (7, 200, 900)] == [7, 200, 200]
+    assert t.sample_size(1000, cap=8, share=0.1, minimum=16) == 8          # the cap wins over the minimum
+    for kwargs in ({"cap": 0, "share": 0.1, "minimum": 1}, {"cap": 1, "share": 0.0, "minimum": 1},
+                   {"cap": 1, "share": 1.5, "minimum": 1}, {"cap": 1, "share": 0.1, "minimum": 0}):
+        with pytest.raises(ValueError, match="sample_size"):
+            t.sample_size(10, **kwargs)
+    with pytest.raises(ValueError):
+        t.sample_size(-1, cap=1, share=0.1, minimum=1)
