@@ -226,7 +226,8 @@ def _web_config(args: argparse.Namespace):
         changes["drop_formats"] = tuple(f.strip() for f in args.drop_formats.split(",") if f.strip())
     for flag, field in (("min_lang_score", "min_lang_score"), ("quality_model", "quality_model"),
                         ("min_quality", "min_quality"), ("format_model", "format_model"),
-                        ("sample_per_domain", "sample_per_domain"), ("min_domain_pages", "min_domain_pages"),
+                        ("sample_per_domain", "sample_per_domain"), ("sample_share", "sample_share"),
+                        ("sample_min", "sample_min"), ("min_domain_pages", "min_domain_pages"),
                         ("small_domain_verdict", "small_domain_verdict"), ("seed", "seed"),
                         ("max_body_bytes", "max_body_bytes"), ("shards", "num_shards")):
         value = getattr(args, flag, None)
@@ -266,7 +267,9 @@ def _add_web_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-quality", type=float, help="drop pages whose P(hq) is below this (default 0)")
     p.add_argument("--format-model", help="fastText format model from `scicurate train web-classifiers`")
     p.add_argument("--drop-formats", help="comma-separated formats to drop (default: navigation)")
-    p.add_argument("--sample-per-domain", type=int, help="pages the agent reads per domain (default 200)")
+    p.add_argument("--sample-per-domain", type=int, help="most pages the agent reads per domain (default 200)")
+    p.add_argument("--sample-share", type=float, help="share of a domain's pages the agent reads (default 0.1)")
+    p.add_argument("--sample-min", type=int, help="least pages the agent reads per triaged domain (default 16)")
     p.add_argument("--min-domain-pages", type=int, help="smaller domains skip the agent (default 5)")
     p.add_argument("--small-domain-verdict", choices=SMALL_DOMAIN_VERDICTS,
                    help="verdict of domains under --min-domain-pages (default retain)")
@@ -318,6 +321,10 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
           f"{','.join(config.languages) or 'all'}; agent "
           f"{(config.llm.backend + ':' + (config.llm.model or config.llm.endpoint)) if uses_llm else 'off'}; "
           f"runner {runner_name(options)}", file=sys.stderr)
+    if uses_llm and config.llm.backend == "embedded":
+        print(f"scicurate: note: the agent is the embedded CPU model {config.llm.model or 'smollm2'}; it runs "
+              "everywhere, but its tags are not a real judgement of a page: for triage, serve a strong "
+              "model (vllm serve …) and pass --llm-endpoint URL --llm-model NAME", file=sys.stderr)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if uses_llm:

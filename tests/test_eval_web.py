@@ -159,7 +159,7 @@ def test_extractor_registry(fake_extractors):
     web.register_extractor("fake", fn, call="fake(html)")            # same one again: fine
     with pytest.raises(ValueError, match="twice"):
         web.register_extractor("fake", lambda html, url: "other")
-    with pytest.raises(ConfigError, match="registered: fake, trafilatura"):
+    with pytest.raises(ConfigError, match="registered: fake, scicurate, trafilatura"):
         web.get_extractor("nope")
 
 
