@@ -6,7 +6,7 @@ Writes `OUT/<name>.json` per benchmark, `OUT/README.md` (a Markdown table) and `
 (items/s of each side per repeat). A benchmark whose stage is not built yet runs its baseline
 only and says which issue brings "ours"; it is never given a made-up number.
 
-Baselines now: raw MinerU page parsing, raw trafilatura extraction, datasketch per-document
+Baselines now: raw MinerU page parsing, a trafilatura + rules + MinHash-LSH loop, datasketch per-document
 MinHash, raw fastText predict, the bare openai client (vs our LLM layer, on the embedded
 llama.cpp server; `bench/llm_layer.py` alone adds tokens/s). Later issues add their "ours"
 side to the same registry.
@@ -89,21 +89,27 @@ def _pdf_ours(inp) -> Side:
     return Side("scicurate run pdf (flash)", run, prepare)
 
 
-def _html_inputs(corpus: Path):
-    pages = sorted(glob.glob(str(corpus / "html" / "trafilatura_eval" / "pages" / "*.html")))
-    if not pages:
-        return None
-    return [Path(p).read_text(encoding="utf-8", errors="replace") for p in pages]
+def _web_inputs(corpus: Path):
+    """The trafilatura eval pages, 4 copies under distinct URLs, in one JSONL: (path, rows)."""
+    from web_pipeline import write_inputs
+
+    return write_inputs(corpus, 4, tempfile.mkdtemp(prefix="bench-web-in-"))
 
 
-def _trafilatura_baseline(htmls) -> Side:
+def _web_baseline(inp) -> Side:
     def run(_state) -> int:
-        import trafilatura
+        import web_pipeline
 
-        for html in htmls:
-            trafilatura.extract(html)
-        return len(htmls)
-    return Side("trafilatura.extract", run)
+        return web_pipeline.baseline(inp[0])
+    return Side("trafilatura + web rules + datasketch MinHash-LSH loop", run)
+
+
+def _web_ours(inp) -> Side:
+    def run(_state) -> int:
+        import web_pipeline
+
+        return web_pipeline.ours(inp[0], os.cpu_count() or 1)
+    return Side("scicurate run web --no-agent (FnApiRunner)", run)
 
 
 def _texts_inputs(corpus: Path):
@@ -207,8 +213,7 @@ def _llm_side(kind: str, schema: bool) -> Callable[[Any], Side]:
 
 BENCHMARKS: list[Benchmark] = [
     Benchmark("pdf_lowcost", "pages", _pdf_inputs, _pdf_baseline, _pdf_ours),
-    Benchmark("web_extract", "pages", _html_inputs, _trafilatura_baseline, None,
-              pending="issue 6 (domain-centric web triage) brings the web extraction stage"),
+    Benchmark("web_pipeline", "pages", _web_inputs, _web_baseline, _web_ours),
     Benchmark("minhash", "documents", _texts_inputs, _minhash_baseline, _minhash_ours),
     Benchmark("fasttext_predict", "texts", _texts_inputs, _fasttext_baseline, None,
               pending="issue 7 (taxonomy recall) brings the domain classifiers"),

@@ -54,7 +54,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     extracted = (
         screened.pages
         | "SpreadPages" >> beam.Reshuffle()
-        | "BatchPages" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.extract_batch)
+        | "BatchPages" >> beam.BatchElements(min_batch_size=config.extract_batch, max_batch_size=config.extract_batch)
         | "ExtractText" >> beam.ParDo(steps.ExtractText(config)).with_outputs(steps.FAILED, steps.FILTERED, main="docs")
     )
     filtered.append(extracted[steps.FILTERED])
