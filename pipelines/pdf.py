@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -26,6 +25,7 @@ from scicurate.config import PdfConfig
 from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
+from scicurate.pipelines.summary import summarize
 from scicurate.records import DeadLetter, DocumentResult, PageResult
 
 
@@ -190,21 +190,13 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     _write(dead, "DeadLetter", output_dir, "dead_letter", schema.DEAD_LETTER_SCHEMA, schema.dead_letter_row, 1)
 
     # -> summary.json: counts that must add up (inputs == documents + dead_letter)
-    counts = (
-        (
-            input_keys,
-            documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
-            merged.pages | "CountPages" >> beam.FlatMap(steps.summary_keys_page),
-            dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
-        )
-        | "AllCounts" >> beam.Flatten()
-        | "PairOnes" >> beam.Map(lambda k: k if isinstance(k, tuple) else (k, 1))
-        | "SumCounts" >> beam.CombinePerKey(sum)
-        | "BuildSummary" >> beam.CombineGlobally(steps.BuildSummary())
+    keys = (
+        input_keys,
+        documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
+        merged.pages | "CountPages" >> beam.FlatMap(steps.summary_keys_page),
+        dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
     )
-    config_dict = dataclasses.asdict(config)
-    config_dict["input"] = input_label
-    _ = counts | "WriteSummary" >> beam.Map(steps.write_summary, FileSystems.join(output_dir, "summary.json"), config_dict)
+    summarize(keys, steps.BuildSummary(), output_dir, config, input_label)
 
 
 __all__ = ["build", "DocumentResult", "PageResult", "DeadLetter"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from typing import Any, Iterable, Iterator
@@ -17,6 +16,7 @@ from scicurate.classifiers.page_signals import detect, reasons as signal_reasons
 from scicurate.config import PdfConfig
 from scicurate.merge import merge_document
 from scicurate.parsers.postprocess import render_page
+from scicurate.pipelines.summary import CountSummary
 from scicurate.records import (
     REASON_INTERNAL,
     REASON_TOO_LARGE,
@@ -461,52 +461,23 @@ def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
         yield f"page_failure_reasons.{dead.reason}"
 
 
-class BuildSummary(beam.CombineFn):
+class BuildSummary(CountSummary):
     """(key, count) pairs -> one nested summary dict with every top-level key present."""
 
     TOP = ("inputs", "documents", "documents_near_duplicate", "dead_letter", "dead_letter_pages", "pages",
            "pages_routed", "pages_needs_high_cost", "pages_fallback", "llm_calls", "llm_exceptions")
+    GROUPS = ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers",
+              "removed_reasons")
 
-    def create_accumulator(self) -> dict[str, int]:
-        return {}
-
-    def add_input(self, acc: dict[str, int], element) -> dict[str, int]:
-        key, count = element
-        acc[key] = acc.get(key, 0) + count
-        return acc
-
-    def merge_accumulators(self, accs) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for acc in accs:
-            for k, v in acc.items():
-                out[k] = out.get(k, 0) + v
-        return out
-
-    def extract_output(self, acc: dict[str, int]) -> dict[str, Any]:
-        summary: dict[str, Any] = {k: 0 for k in self.TOP}
-        for group in ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers",
-                      "removed_reasons"):
-            summary[group] = {}
+    def start(self) -> dict[str, Any]:
+        summary = super().start()
         summary["page_dedup"] = {"pages_removed": 0, "words_removed": 0, "words": 0}
-        for key, value in sorted(acc.items()):
-            if "." in key:
-                group, name = key.split(".", 1)
-                summary.setdefault(group, {})[name] = value
-            else:
-                summary[key] = value
+        return summary
+
+    def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         dedup = summary["page_dedup"]
         parsed = summary["pages_status"].get("ok", 0)
         dedup["share_pages_removed"] = round(dedup["pages_removed"] / parsed, 6) if parsed else 0.0
         dedup["share_words_removed"] = round(dedup["words_removed"] / dedup["words"], 6) if dedup["words"] else 0.0
         summary["accounted"] = summary["inputs"] == summary["documents"] + summary["dead_letter"]
         return summary
-
-
-def write_summary(summary: dict[str, Any], path: str, config: dict[str, Any]) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    body = dict(summary)
-    body["config"] = config
-    with FileSystems.create(path) as fh:
-        fh.write(json.dumps(body, indent=2, sort_keys=True).encode("utf-8"))
-    return path

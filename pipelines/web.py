@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -22,6 +21,7 @@ from scicurate import schema
 from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.lines import DomainLineDedup
 from scicurate.pipelines import web_steps as steps
+from scicurate.pipelines.summary import summarize
 from scicurate.web_config import WebConfig
 
 
@@ -175,24 +175,16 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     _write(tag_rows, "Tags", output_dir, "tags", schema.WEB_TAGS_SCHEMA, schema.web_tag_row, 1)
 
     # -> summary.json: inputs == written + filtered + dead_letter
-    counts = (
-        (
-            read.pages | "CountPagesRead" >> beam.FlatMap(steps.summary_keys_read),
-            read[steps.FAILED] | "CountReadFailures" >> beam.FlatMap(steps.summary_keys_read),
-            pages | "CountWritten" >> beam.FlatMap(steps.summary_keys_written),
-            all_filtered | "CountFiltered" >> beam.FlatMap(steps.summary_keys_filtered),
-            all_dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead),
-            tag_rows | "CountTags" >> beam.FlatMap(steps.summary_keys_tags),
-            decisions | "CountDomains" >> beam.FlatMap(steps.summary_keys_decision),
-        )
-        | "AllCounts" >> beam.Flatten()
-        | "PairOnes" >> beam.Map(lambda k: k if isinstance(k, tuple) else (k, 1))
-        | "SumCounts" >> beam.CombinePerKey(sum)
-        | "BuildSummary" >> beam.CombineGlobally(steps.BuildSummary())
+    keys = (
+        read.pages | "CountPagesRead" >> beam.FlatMap(steps.summary_keys_read),
+        read[steps.FAILED] | "CountReadFailures" >> beam.FlatMap(steps.summary_keys_read),
+        pages | "CountWritten" >> beam.FlatMap(steps.summary_keys_written),
+        all_filtered | "CountFiltered" >> beam.FlatMap(steps.summary_keys_filtered),
+        all_dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead),
+        tag_rows | "CountTags" >> beam.FlatMap(steps.summary_keys_tags),
+        decisions | "CountDomains" >> beam.FlatMap(steps.summary_keys_decision),
     )
-    config_dict = dataclasses.asdict(config)
-    config_dict["input"] = input_pattern
-    _ = counts | "WriteSummary" >> beam.Map(steps.write_summary, FileSystems.join(output_dir, "summary.json"), config_dict)
+    summarize(keys, steps.BuildSummary(), output_dir, config, input_pattern)
 
 
 def _triage(requests, config: WebConfig):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from scicurate.classifiers import triage
 from scicurate.classifiers import web_rules
 from scicurate.dedup.exact import text_hash
 from scicurate.parsers import html_extract, web_clean, web_input
+from scicurate.pipelines.summary import CountSummary
 from scicurate.records import LlmUsage
 from scicurate.web_config import WebConfig
 from scicurate.web_records import (
@@ -635,7 +635,7 @@ def summary_keys_decision(item) -> Iterable[str]:
         yield f"verdict_reasons.{reason}"
 
 
-class BuildSummary(beam.CombineFn):
+class BuildSummary(CountSummary):
     """(key, count) pairs -> the nested summary with every top-level key present."""
 
     TOP = ("inputs", "written", "filtered", "dead_letter", "domains", "domains_triaged", "domains_small",
@@ -644,42 +644,8 @@ class BuildSummary(beam.CombineFn):
     GROUPS = ("filtered_reasons", "filtered_stages", "filter_checks_failed", "dead_letter_reasons",
               "domains_by_verdict", "pages_by_verdict", "verdict_reasons", "rewrite")
 
-    def create_accumulator(self) -> dict[str, int]:
-        return {}
-
-    def add_input(self, acc: dict[str, int], element) -> dict[str, int]:
-        key, count = element
-        acc[key] = acc.get(key, 0) + count
-        return acc
-
-    def merge_accumulators(self, accs) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for acc in accs:
-            for k, v in acc.items():
-                out[k] = out.get(k, 0) + v
-        return out
-
-    def extract_output(self, acc: dict[str, int]) -> dict[str, Any]:
-        summary: dict[str, Any] = {k: 0 for k in self.TOP}
-        for group in self.GROUPS:
-            summary[group] = {}
-        for key, value in sorted(acc.items()):
-            if "." in key:
-                group, name = key.split(".", 1)
-                summary.setdefault(group, {})[name] = value
-            else:
-                summary[key] = value
+    def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         inputs = summary["inputs"]
         summary["llm_calls_per_1000_pages"] = round(1000.0 * summary["llm_calls"] / inputs, 3) if inputs else 0.0
         summary["accounted"] = inputs == summary["written"] + summary["filtered"] + summary["dead_letter"]
         return summary
-
-
-def write_summary(summary: dict[str, Any], path: str, config: dict[str, Any]) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    body = dict(summary)
-    body["config"] = config
-    with FileSystems.create(path) as fh:
-        fh.write(json.dumps(body, indent=2, sort_keys=True, default=str).encode("utf-8"))
-    return path
