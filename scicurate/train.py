@@ -18,12 +18,12 @@ the split and why training is deterministic.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Iterator
 
 from scicurate.classifiers.web_fasttext import MODEL_NAMES, PAGE_MAX_CHARS, QUALITY_CUT, train_page_classifiers
 from scicurate.config import ConfigError
+from scicurate.jsonl import read_objects
 
 TAG_COLUMNS = ("page_id", "text", "quality", "informative", "format", "issues", "ok")
 
@@ -45,19 +45,8 @@ def read_tags(path: str | Path) -> Iterator[dict]:
         for batch in dataset.to_batches(columns=columns):
             yield from batch.to_pylist()
         return
-    if not path.is_file():
-        raise ConfigError(f"--tags {path}: no such file or directory")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not JSON: {exc}") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: expected a JSON object")
-            yield row
+    for _number, row in read_objects(path):
+        yield row
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

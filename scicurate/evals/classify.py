@@ -35,13 +35,13 @@ Definitions (each computed for every split separately and for all splits togethe
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from scicurate.config import ConfigError
+from scicurate.jsonl import read_objects
 from scicurate.evals import EvalCommand, EvalReport, register
 
 MISSING = "<missing>"
@@ -275,27 +275,6 @@ def apply_threshold(predictions: Mapping[str, Prediction], threshold: float,
 # Reading inputs (fatal problems are ConfigError: they are the user's files, read at start-up)
 
 
-def _read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"no such file: {path}")
-    lines: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not JSON: {exc}") from None
-            if not isinstance(obj, dict):
-                raise ConfigError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            lines.append((lineno, obj))
-    if not lines:
-        raise ConfigError(f"{path}: no JSON lines")
-    return lines
-
-
 def _id(obj: dict[str, Any], where: str) -> str:
     value = obj.get("id")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
@@ -307,7 +286,7 @@ def read_labels(path: str | Path) -> list[LabeledText]:
     """Labelled lines `{"id", "domain", "split"?, "text"?}`; a line without split is "unsplit"."""
     items: list[LabeledText] = []
     seen: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in read_objects(path):
         where = f"{path}:{lineno}"
         item_id = _id(obj, where)
         if item_id in seen:
@@ -341,7 +320,7 @@ def read_predictions(path: str | Path) -> dict[str, Prediction]:
     """Prediction lines `{"id", "domain", "scores"?}`; without "domain", the top-scoring label."""
     predictions: dict[str, Prediction] = {}
     lines: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in read_objects(path):
         where = f"{path}:{lineno}"
         item_id = _id(obj, where)
         if item_id in predictions:
