@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -280,7 +281,7 @@ def _add_web_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-near-dedup", action="store_true")
     p.add_argument("--no-line-dedup", action="store_true")
     p.add_argument("--extract-timeout", type=float, help="seconds per page for trafilatura (default 30)")
-    p.add_argument("--extract-workers", type=int, help="trafilatura child processes per Beam worker (default 1)")
+    p.add_argument("--extract-workers", type=int, help="trafilatura child processes per Beam worker (default: local runs the CPU count up to 8, else 1)")
     p.add_argument("--max-body-bytes", type=int, help="larger records are dead-lettered unread (default 10 MiB)")
     p.add_argument("--shards", type=int, help="Parquet shards of pages/ and filtered/ (default 1)")
     p.add_argument("--llm-endpoint", help="OpenAI-compatible base URL of the agent's server (default: embedded)")
@@ -303,7 +304,7 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
     from scicurate.llm.client import check_endpoint
     from scicurate.llm.embedded import serving
     from scicurate.pipelines import web as web_pipeline
-    from scicurate.runner import pipeline_options, runner_name, workers_are_local
+    from scicurate.runner import local_cpu_share, pipeline_options, runner_name, workers_are_local
 
     config = _web_config(args)
     matches = FileSystems.match([args.input])[0].metadata_list
@@ -316,11 +317,16 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
         raise ConfigError("the embedded model runs on this machine, which the workers of "
                           f"{runner_name(options)} cannot reach: pass --llm-endpoint URL --llm-model NAME "
                           "(or --no-agent)")
+    if args.extract_workers is None and workers_are_local(options):
+        # a local run is one Beam worker: give its extractor this machine's CPUs (a cluster
+        # worker keeps one child per DoFn, its runner already runs one DoFn per core)
+        config = dataclasses.replace(config, extract=dataclasses.replace(
+            config.extract, workers=local_cpu_share(options)))
     _preflight_web(config)
     print(f"scicurate: {len(matches)} input files; rules '{config.rules_preset}'; languages "
           f"{','.join(config.languages) or 'all'}; agent "
           f"{(config.llm.backend + ':' + (config.llm.model or config.llm.endpoint)) if uses_llm else 'off'}; "
-          f"runner {runner_name(options)}", file=sys.stderr)
+          f"runner {runner_name(options)}; {config.extract.workers} extraction processes", file=sys.stderr)
     if uses_llm and config.llm.backend == "embedded":
         print(f"scicurate: note: the agent is the embedded CPU model {config.llm.model or 'smollm2'}; it runs "
               "everywhere, but its tags are not a real judgement of a page: for triage, serve a strong "

@@ -35,6 +35,20 @@ def workers_are_local(options: PipelineOptions) -> bool:
         and (portable.job_endpoint or "") in ("embed", "")
 
 
+def local_cpu_share(options: PipelineOptions, most: int = 8) -> int:
+    """CPUs per Beam worker of a local run: this machine's CPUs over `--direct_num_workers`
+    (0 means one worker per CPU), at least 1 and at most `most`. Child-process pools (the web
+    extractor) size themselves by it, so a local run uses the machine without oversubscribing."""
+    import os
+
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    cpus = os.cpu_count() or 1
+    workers = options.view_as(DirectOptions).direct_num_workers
+    workers = cpus if workers is not None and workers <= 0 else (workers or 1)
+    return max(1, min(most, cpus // workers))
+
+
 def runner_name(options: PipelineOptions) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 
