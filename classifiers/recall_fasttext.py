@@ -1,0 +1,193 @@
+"""Recall classifiers (taxonomy recall, step 5): one fastText model that scores every target
+domain one-vs-rest, trained on labelled rows (a seed set or an LLM silver set), with a
+per-domain threshold chosen on a validation set for a target precision.
+
+Labels are the taxonomy's level-1 target ids; every other domain (non-science, non-target
+science, a corpus's "other") is the single negative label `other`. fastText's `ova` loss gives
+each label an independent sigmoid score, so a text can score high for two sciences and a
+threshold per domain means what it says: P(domain) for that text. Training runs in a fresh
+interpreter (see `web_fasttext._train_in_fresh_process`) and is deterministic (one thread,
+fixed seed). Pure Python plus fastText; the Beam shell and the CLI come with `run recall`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from scicurate.classifiers import taxonomy as tx
+from scicurate.classifiers.web_fasttext import _load_fasttext_model, _train_in_fresh_process, normalise_for_fasttext
+from scicurate.config import ConfigError
+
+OTHER = "other"
+_LABEL = "__label__"
+MODEL_FILE = "recall.bin"
+CARD_FILE = "recall_card.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RecallConfig:
+    """fastText settings and the threshold rule. Defaults: DeepSeekMath's recall model (dim 256,
+    word 3-grams, min count 3) with more epochs, because seed and silver sets are thousands of
+    rows, not millions: at 3 epochs a 1,000-row set predicts its majority label for everything."""
+
+    dim: int = 256
+    word_ngrams: int = 3
+    min_count: int = 3
+    epoch: int = 25
+    lr: float = 0.5
+    bucket: int = 2_000_000
+    max_chars: int = 4000
+    seed: int = 1
+    target_precision: float = 0.9
+    min_predicted: int = 5        # a threshold must leave at least this many validation positives
+
+    def __post_init__(self) -> None:
+        if min(self.dim, self.word_ngrams, self.min_count, self.epoch, self.bucket, self.max_chars) < 1:
+            raise ConfigError("recall fastText: dim, word_ngrams, min_count, epoch, bucket, max_chars must be >= 1")
+        if not 0.0 < self.lr <= 5.0:
+            raise ConfigError(f"recall fastText: lr must be in (0, 5]; got {self.lr}")
+        if not 0.0 < self.target_precision <= 1.0:
+            raise ConfigError(f"target_precision must be in (0, 1]; got {self.target_precision}")
+        if self.min_predicted < 1:
+            raise ConfigError("min_predicted must be at least 1")
+
+    def fasttext_params(self) -> dict[str, Any]:
+        return {"dim": self.dim, "wordNgrams": self.word_ngrams, "minCount": self.min_count, "epoch": self.epoch,
+                "lr": self.lr, "bucket": self.bucket, "loss": "ova", "thread": 1, "seed": self.seed}
+
+
+def to_label(domain: str, taxonomy: tx.Taxonomy) -> str:
+    """A row's domain (a taxonomy id at any level, or a corpus label) -> its target level-1 id,
+    or `other`."""
+    head = domain.split(".", 1)[0]
+    return head if head in taxonomy.targets() else OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    domain: str
+    threshold: float              # predict the domain when its score >= threshold
+    precision: float              # on the validation rows, at that threshold
+    recall: float
+    predicted: int
+    support: int
+    met_target: bool              # False: no threshold reached the target; the best-F1 one is used
+
+
+def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool], *, target_precision: float,
+                     min_predicted: int = 1) -> Threshold:
+    """The lowest positive's score at which validation precision is >= target_precision with at
+    least `min_predicted` texts predicted: the most recall at the asked precision, cut at a
+    positive's score so that a validation set the model separates cleanly does not push the
+    threshold down to its highest negative. When none
+    reaches it, the threshold of best F1, flagged `met_target=False`. Ties in score enter
+    together. No positives at all: threshold 1.0 (predict nothing), flagged."""
+    if len(scores) != len(gold):
+        raise ValueError("scores and gold differ in length")
+    support = sum(gold)
+    if not support:
+        return Threshold(domain, 1.0, 0.0, 0.0, 0, 0, False)
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    best_target: tuple[float, float, float, int] | None = None
+    best_f1: tuple[float, float, float, float, int] = (-1.0, 1.0, 0.0, 0.0, 0)
+    tp = predicted = 0
+    i = 0
+    while i < len(order):
+        value = scores[order[i]]
+        before = tp
+        while i < len(order) and scores[order[i]] == value:   # ties enter together
+            tp += gold[order[i]]
+            predicted += 1
+            i += 1
+        if tp == before:
+            continue        # cut only at a positive's score: no lower than the recall needs
+        precision, recall = tp / predicted, tp / support
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        if f1 > best_f1[0]:
+            best_f1 = (f1, value, precision, recall, predicted)
+        if precision >= target_precision and predicted >= min_predicted:
+            best_target = (value, precision, recall, predicted)      # lower thresholds come later
+    if best_target is not None:
+        value, precision, recall, predicted = best_target
+        return Threshold(domain, value, round(precision, 4), round(recall, 4), predicted, support, True)
+    _, value, precision, recall, predicted = best_f1
+    return Threshold(domain, value, round(precision, 4), round(recall, 4), predicted, support, False)
+
+
+class RecallModel:
+    """A trained recall model and its thresholds: `scores(texts)` -> {label: P} per text;
+    `decide(scores)` -> the best target domain over its threshold, or `other`."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        model_dir = Path(model_dir)
+        card_path = model_dir / CARD_FILE
+        if not card_path.is_file() or not (model_dir / MODEL_FILE).is_file():
+            raise ConfigError(f"{model_dir}: no {MODEL_FILE} and {CARD_FILE}; train one with train_recall()")
+        self.card = json.loads(card_path.read_text(encoding="utf-8"))
+        self.labels: tuple[str, ...] = tuple(self.card["labels"])
+        self.max_chars = int(self.card["config"]["max_chars"])
+        self.thresholds = {d: float(t["threshold"]) for d, t in (self.card.get("thresholds") or {}).items()}
+        self.name = f"recall-fasttext-{self.card['model_sha256'][:12]}"
+        self._model = _load_fasttext_model(model_dir / MODEL_FILE)
+
+    def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if not texts:
+            return []
+        lines = [normalise_for_fasttext(t, self.max_chars) for t in texts]
+        labels, probs = self._model.predict(lines, k=-1, threshold=0.0)
+        out = []
+        for names, values in zip(labels, probs):
+            got = {n[len(_LABEL):]: min(1.0, float(v)) for n, v in zip(names, values)}
+            out.append({label: round(got.get(label, 0.0), 6) for label in self.labels})
+        return out
+
+    def decide(self, scores: dict[str, float]) -> str:
+        passing = [(s, d) for d, s in scores.items() if d != OTHER and s >= self.thresholds.get(d, 1.01)]
+        return max(passing)[1] if passing else OTHER
+
+
+def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),
+                 config: RecallConfig = RecallConfig(), taxonomy: tx.Taxonomy | None = None) -> dict[str, Any]:
+    """Train `recall.bin` in out_dir from rows {"id", "text", "domain"}; choose per-domain
+    thresholds on `validation` rows (same shape) when given; write and return the card."""
+    taxonomy = taxonomy or tx.default()
+    examples = sorted(((str(r["id"]), to_label(str(r["domain"]), taxonomy), r["text"]) for r in rows
+                       if isinstance(r.get("text"), str) and r["text"].strip()), key=lambda e: e[0])
+    counts: dict[str, int] = {}
+    for _, label, _ in examples:
+        counts[label] = counts.get(label, 0) + 1
+    if len(counts) < 2:
+        raise ConfigError(f"cannot train a recall model on {len(examples)} rows with labels {counts}: it needs two labels")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = "".join(f"{_LABEL}{label} {normalise_for_fasttext(text, config.max_chars)}\n"
+                      for _, label, text in examples).encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="scicurate-recall-") as tmp:
+        train_path = Path(tmp) / "train.txt"
+        train_path.write_bytes(payload)
+        _train_in_fresh_process("recall", train_path, out_dir / MODEL_FILE, config.fasttext_params())
+    card: dict[str, Any] = {
+        "created_by": "scicurate.classifiers.recall_fasttext.train_recall",
+        "taxonomy": taxonomy.ref, "labels": sorted(counts), "label_counts": dict(sorted(counts.items())),
+        "rows": len(examples), "train_data_sha256": hashlib.sha256(payload).hexdigest(),
+        "model_sha256": hashlib.sha256((out_dir / MODEL_FILE).read_bytes()).hexdigest(),
+        "config": asdict(config), "thresholds": None, "validation_rows": 0,
+    }
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    held = [r for r in validation if isinstance(r.get("text"), str) and r["text"].strip()]
+    if held:
+        model = RecallModel(out_dir)
+        scored = model.scores([r["text"] for r in held])
+        gold = [to_label(str(r["domain"]), taxonomy) for r in held]
+        card["thresholds"] = {
+            d: asdict(choose_threshold(d, [s[d] for s in scored], [g == d for g in gold],
+                                       target_precision=config.target_precision, min_predicted=config.min_predicted))
+            for d in card["labels"] if d != OTHER}
+        card["validation_rows"] = len(held)
+        (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return card

@@ -1,0 +1,107 @@
+"""classifiers/recall_fasttext: the threshold rule, and a real (tiny) fastText ova model trained,
+scored, thresholded and reproduced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scicurate.classifiers import recall_fasttext as rf
+from scicurate.classifiers import taxonomy as tx
+from scicurate.config import ConfigError
+
+
+def test_choose_threshold_takes_the_lowest_score_that_keeps_the_precision():
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    gold = [True, True, False, True, False, False]
+    t = rf.choose_threshold("physics", scores, gold, target_precision=0.75)
+    assert (t.threshold, t.predicted, t.precision, t.recall, t.met_target) == (0.6, 4, 0.75, 1.0, True)
+    strict = rf.choose_threshold("physics", scores, gold, target_precision=1.0)
+    assert (strict.threshold, strict.recall, strict.met_target) == (0.8, round(2 / 3, 4), True)
+    # at least min_predicted texts must pass: the 1.0-precision cut at 2 texts is not enough
+    floor = rf.choose_threshold("physics", scores, gold, target_precision=1.0, min_predicted=3)
+    assert floor.met_target is False and floor.threshold == 0.6          # best F1 instead, flagged
+
+
+def test_choose_threshold_lets_ties_enter_together_and_handles_no_positives():
+    # separable: the cut is the lowest positive, not the highest negative
+    clean = rf.choose_threshold("d", [0.99, 0.98, 0.1, 0.01], [True, True, False, False], target_precision=0.9)
+    assert (clean.threshold, clean.precision, clean.recall) == (0.98, 1.0, 1.0)
+    t = rf.choose_threshold("d", [0.5, 0.5, 0.5], [True, False, False], target_precision=0.5)
+    assert t.met_target is False and t.predicted == 3                    # cannot split a tie
+    none = rf.choose_threshold("d", [0.3, 0.2], [False, False], target_precision=0.9)
+    assert (none.threshold, none.support, none.met_target) == (1.0, 0, False)
+    with pytest.raises(ValueError):
+        rf.choose_threshold("d", [0.1], [True, False], target_precision=0.9)
+
+
+def test_labels_collapse_to_targets_and_other():
+    tree = tx.default()
+    assert rf.to_label("physics.condensed_matter", tree) == "physics"
+    assert rf.to_label("life_science", tree) == "life_science"
+    for other in ("non_science", "other_non_target", "computer_science", "news_lifestyle.sport"):
+        assert rf.to_label(other, tree) == rf.OTHER
+
+
+def test_config_is_validated():
+    for bad in ({"dim": 0}, {"lr": 0.0}, {"target_precision": 1.5}, {"min_predicted": 0}):
+        with pytest.raises(ConfigError):
+            rf.RecallConfig(**bad)
+    assert rf.RecallConfig().fasttext_params()["loss"] == "ova"
+
+
+_WORDS = {
+    "mathematics": "theorem lemma proof manifold prime integer algebra topology conjecture",
+    "physics": "quark boson spin lattice photon magnetic field energy collider plasma",
+    "life_science": "protein gene cell patient tumour enzyme mutation clinical tissue",
+    "other": "election football market recipe holiday film election stock travel",
+}
+
+
+def _rows(prefix: str, n: int) -> list[dict]:
+    rows = []
+    for label, words in _WORDS.items():
+        vocab = words.split()
+        for i in range(n):
+            text = " ".join(vocab[(i + k) % len(vocab)] for k in range(12))
+            rows.append({"id": f"{prefix}-{label}-{i}", "text": text, "domain": label})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recall")
+    config = rf.RecallConfig(dim=16, bucket=10_000, min_count=1, target_precision=0.9, min_predicted=2)
+    card = rf.train_recall(_rows("t", 30), out, validation=_rows("v", 10), config=config)
+    return out, card, config
+
+
+def test_a_tiny_model_learns_its_words_and_records_thresholds(trained):
+    out, card, _ = trained
+    assert card["labels"] == ["life_science", "mathematics", "other", "physics"]
+    assert card["taxonomy"] == tx.default().ref and card["validation_rows"] == 40
+    assert set(card["thresholds"]) == {"life_science", "mathematics", "physics"}
+    assert all(t["met_target"] and t["precision"] >= 0.9 for t in card["thresholds"].values())
+    model = rf.RecallModel(out)
+    fresh = _rows("x", 3)
+    scores = model.scores([r["text"] for r in fresh])
+    assert [model.decide(s) for s in scores] == [r["domain"] for r in fresh]
+    # a text outside every target's words passes no threshold
+    assert model.decide(model.scores(["a quiet afternoon with tea and a long novel"])[0]) == rf.OTHER
+    assert all(set(s) == set(card["labels"]) and all(0.0 <= v <= 1.0 for v in s.values()) for s in scores)
+    assert model.scores([]) == []
+    assert json.loads((out / rf.CARD_FILE).read_text())["model_sha256"] == card["model_sha256"]
+
+
+def test_training_is_reproducible_byte_for_byte(trained, tmp_path):
+    _, card, config = trained
+    again = rf.train_recall(_rows("t", 30), tmp_path, validation=_rows("v", 10), config=config)
+    assert again["model_sha256"] == card["model_sha256"] and again["thresholds"] == card["thresholds"]
+
+
+def test_one_label_or_no_model_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="two labels"):
+        rf.train_recall([{"id": "a", "text": "x y", "domain": "physics"}], tmp_path)
+    with pytest.raises(ConfigError, match="no recall.bin"):
+        rf.RecallModel(tmp_path / "absent")
