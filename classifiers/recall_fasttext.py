@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from scicurate.classifiers import taxonomy as tx
+from scicurate.classifiers.registry import DomainClassifier, register_classifier
 from scicurate.classifiers.web_fasttext import _load_fasttext_model, _train_in_fresh_process, normalise_for_fasttext
 from scicurate.config import ConfigError
 
@@ -191,3 +192,33 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
         card["validation_rows"] = len(held)
         (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return card
+
+
+class RecallClassifier(DomainClassifier):
+    """`recall-fasttext` in the classifier registry: `scicurate eval classify --classifier
+    recall-fasttext --classifier-option model_dir=DIR` scores a labels file with a model from
+    `scicurate train recall`. Scores only (one per label, `other` included); thresholds are the
+    card's, applied by `RecallModel.decide` or the eval's `--threshold`."""
+
+    def __init__(self, model_dir: str = "", name: str = "") -> None:
+        if not model_dir:
+            raise ConfigError("recall-fasttext needs --classifier-option model_dir=DIR (a `scicurate train recall` output)")
+        self.model_dir = model_dir
+        self.name = name or "recall-fasttext"
+        self._fixed_name = bool(name)
+        self.labels: tuple[str, ...] = ()
+        self._model: RecallModel | None = None
+
+    def load(self) -> None:
+        self._model = RecallModel(self.model_dir)
+        self.labels = self._model.labels
+        if not self._fixed_name:
+            self.name = self._model.name
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if self._model is None:
+            raise RuntimeError("load() must run before predict()")
+        return self._model.scores(texts)
+
+
+register_classifier("recall-fasttext", RecallClassifier)

@@ -5,9 +5,9 @@ A classifier scores texts; it does not decide. `predict` returns one score per l
 separate cheap step (the eval's `--threshold`, a pipeline's filter stage) turns scores into a
 verdict, so thresholds change without re-running the model.
 
-None is registered yet: the fastText and small-LLM domain classifiers arrive with the
-taxonomy-recall issue. A module that provides one calls `register_classifier` at import and
-appends itself to `CLASSIFIER_MODULES`.
+Registered: `recall-fasttext` (`classifiers/recall_fasttext.py`, the taxonomy-recall fastText
+model). The small-LLM classifier comes later in the same issue. A module that provides one
+calls `register_classifier` at import and appends itself to `CLASSIFIER_MODULES`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from scicurate.config import ConfigError
 
 # Modules that register classifiers when imported. Later issues append theirs here.
-CLASSIFIER_MODULES: tuple[str, ...] = ()
+CLASSIFIER_MODULES: tuple[str, ...] = ("scicurate.classifiers.recall_fasttext",)
 
 
 class DomainClassifier(ABC):
@@ -75,9 +75,10 @@ def get_classifier(name: str, /, **kwargs) -> DomainClassifier:
     if name not in _REGISTRY:
         registered = ", ".join(names) if names else "(none yet)"
         raise ConfigError(
-            f"unknown domain classifier {name!r}; registered: {registered}. The fastText and "
-            "small-LLM domain classifiers arrive with the taxonomy-recall issue; until then "
-            "score a predictions file with --predictions FILE.jsonl."
+            f"unknown domain classifier {name!r}; registered: {registered} (recall-fasttext "
+            "takes a model from `scicurate train recall`; the small-LLM classifier of the "
+            "taxonomy-recall issue is not built yet), or score a predictions file with "
+            "--predictions FILE.jsonl."
         )
     classifier = _REGISTRY[name](**kwargs)
     if not isinstance(classifier, DomainClassifier):

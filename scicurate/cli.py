@@ -507,6 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     web_classifiers = train_sub.add_parser("web-classifiers",
                                            help="fastText quality and format models from a web run's tags/")
     train_module.add_arguments(web_classifiers)
+    recall = train_sub.add_parser("recall", help="fastText recall model over the taxonomy's target domains, "
+                                                 "from a seed or silver labels JSONL")
+    train_module.add_recall_arguments(recall)
 
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
@@ -530,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _cmd_report(args)
         if args.command == "train":
-            return train_module.run(args)
+            return train_module.run_recall(args) if args.train_name == "recall" else train_module.run(args)
         if args.command == "llm":
             return _cmd_llm_serve(args)
         return _cmd_parse(args)

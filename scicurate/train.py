@@ -78,3 +78,65 @@ def run(args: argparse.Namespace) -> int:
         quality_cut=args.quality_cut, bucket=args.bucket, max_chars=args.max_chars, models=models)
     print(card.to_json(), end="")
     return 0
+
+
+# ---- scicurate train recall ------------------------------------------------------------------
+
+def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
+    from scicurate.classifiers.recall_fasttext import RecallConfig
+
+    d = RecallConfig()
+    parser.add_argument("--labels", required=True,
+                        help='JSONL rows {"id", "text", "domain"[, "split"]}: a seed set or an LLM silver set')
+    parser.add_argument("--output", required=True, help="directory for recall.bin and recall_card.json")
+    parser.add_argument("--split", help="comma-separated `split` values of --labels to train on (default: all rows)")
+    parser.add_argument("--validation", help="JSONL rows (same shape) to choose the thresholds on")
+    parser.add_argument("--validation-share", type=float, default=0.3,
+                        help="without --validation: this share of the rows (by id hash) is held out for "
+                             "the thresholds (default 0.3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the id-hash split (default 0)")
+    parser.add_argument("--dim", type=int, default=d.dim)
+    parser.add_argument("--word-ngrams", type=int, default=d.word_ngrams)
+    parser.add_argument("--min-count", type=int, default=d.min_count)
+    parser.add_argument("--epoch", type=int, default=d.epoch)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--bucket", type=int, default=d.bucket)
+    parser.add_argument("--target-precision", type=float, default=d.target_precision,
+                        help=f"each domain's threshold keeps this validation precision (default {d.target_precision})")
+
+
+def _labelled_rows(path: str, splits: set[str] | None) -> list[dict]:
+    rows = []
+    for number, row in read_objects(path):
+        missing = [k for k in ("id", "text", "domain") if not isinstance(row.get(k), (str, int)) or row.get(k) == ""]
+        if missing:
+            raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
+        if splits is None or str(row.get("split", "")) in splits:
+            rows.append(row)
+    return rows
+
+
+def run_recall(args: argparse.Namespace) -> int:
+    """Train the recall model, choose thresholds, print the card as JSON."""
+    import json
+
+    from scicurate.classifiers.recall_fasttext import RecallConfig, train_recall
+    from scicurate.classifiers.web_fasttext import holdout_fraction_key
+
+    splits = {s.strip() for s in args.split.split(",") if s.strip()} if args.split else None
+    rows = _labelled_rows(args.labels, splits)
+    if not rows:
+        raise ConfigError(f"{args.labels}: no rows in split(s) {sorted(splits or [])}")
+    if args.validation:
+        train, validation = rows, _labelled_rows(args.validation, None)
+    else:
+        if not 0.0 <= args.validation_share < 1.0:
+            raise ConfigError(f"--validation-share must be in [0, 1); got {args.validation_share}")
+        held = [holdout_fraction_key(str(r["id"]), args.seed) < args.validation_share for r in rows]
+        train = [r for r, h in zip(rows, held) if not h]
+        validation = [r for r, h in zip(rows, held) if h]
+    config = RecallConfig(dim=args.dim, word_ngrams=args.word_ngrams, min_count=args.min_count, epoch=args.epoch,
+                          lr=args.lr, bucket=args.bucket, target_precision=args.target_precision)
+    card = train_recall(train, args.output, validation=validation, config=config)
+    print(json.dumps(card, indent=2, sort_keys=True))
+    return 0

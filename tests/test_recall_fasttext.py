@@ -105,3 +105,32 @@ def test_one_label_or_no_model_is_a_config_error(tmp_path):
         rf.train_recall([{"id": "a", "text": "x y", "domain": "physics"}], tmp_path)
     with pytest.raises(ConfigError, match="no recall.bin"):
         rf.RecallModel(tmp_path / "absent")
+
+
+def test_cli_train_recall_then_eval_classify_with_the_model(tmp_path, capsys):
+    from scicurate import cli
+
+    rows = [dict(r, split="in_domain") for r in _rows("t", 30)] + [dict(r, split="ood") for r in _rows("o", 5)]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "model"
+    rc = cli.main(["train", "recall", "--labels", str(labels), "--split", "in_domain", "--output", str(out),
+                   "--dim", "16", "--bucket", "10000", "--min-count", "1"])
+    card = json.loads(capsys.readouterr().out)
+    assert rc == 0 and card["rows"] + card["validation_rows"] == 120 and 0 < card["validation_rows"] < 60
+    assert set(card["thresholds"]) == {"life_science", "mathematics", "physics"}
+    rc = cli.main(["eval", "classify", "--labels", str(labels), "--classifier", "recall-fasttext",
+                   "--classifier-option", f"model_dir={out}", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["summary"]["source"].startswith("classifier recall-fasttext-")
+    assert report["summary"]["macro_f1.ood"] == 1.0          # the held-out split, scored separately
+    # a row without text, an unknown split or a bad share: exit status 2 with the reason
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "domain": "physics"}) + "\n")
+    assert cli.main(["train", "recall", "--labels", str(bad), "--output", str(out)]) == 2
+    assert "needs text" in capsys.readouterr().err
+    assert cli.main(["train", "recall", "--labels", str(labels), "--split", "nope", "--output", str(out)]) == 2
+    assert cli.main(["train", "recall", "--labels", str(labels), "--validation-share", "1.5",
+                     "--output", str(out)]) == 2
+    with pytest.raises(ConfigError, match="model_dir"):
+        rf.RecallClassifier()
