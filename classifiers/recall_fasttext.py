@@ -17,7 +17,7 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from scicurate.classifiers import taxonomy as tx
 from scicurate.classifiers.registry import DomainClassifier, register_classifier
@@ -67,6 +67,16 @@ def to_label(domain: str, taxonomy: tx.Taxonomy) -> str:
     or `other`."""
     head = domain.split(".", 1)[0]
     return head if head in taxonomy.targets() else OTHER
+
+
+def labels_of(row: Mapping[str, Any], taxonomy: tx.Taxonomy) -> tuple[str, ...]:
+    """A row's labels: its `domain`, one string (a labelled corpus) or a list (a silver row
+    the LLM said yes to for several domains), each through `to_label`; `other` only when no
+    target remains."""
+    raw = row["domain"]
+    labels = sorted({to_label(str(d), taxonomy) for d in (raw if isinstance(raw, list) else [raw])})
+    targets = tuple(label for label in labels if label != OTHER)
+    return targets or (OTHER,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +164,23 @@ class RecallModel:
 
 def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),
                  config: RecallConfig = RecallConfig(), taxonomy: tx.Taxonomy | None = None) -> dict[str, Any]:
-    """Train `recall.bin` in out_dir from rows {"id", "text", "domain"}; choose per-domain
+    """Train `recall.bin` in out_dir from rows {"id", "text", "domain"} (`domain` a label or a
+    list of labels; silver rows with `complete` false are left out); choose per-domain
     thresholds on `validation` rows (same shape) when given; write and return the card."""
     taxonomy = taxonomy or tx.default()
-    examples = sorted(((str(r["id"]), to_label(str(r["domain"]), taxonomy), r["text"]) for r in rows
-                       if isinstance(r.get("text"), str) and r["text"].strip()), key=lambda e: e[0])
+    examples = sorted(((str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in rows
+                       if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)),
+                      key=lambda e: e[0])
     counts: dict[str, int] = {}
-    for _, label, _ in examples:
-        counts[label] = counts.get(label, 0) + 1
+    for _, labels, _ in examples:
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
     if len(counts) < 2:
         raise ConfigError(f"cannot train a recall model on {len(examples)} rows with labels {counts}: it needs two labels")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = "".join(f"{_LABEL}{label} {normalise_for_fasttext(text, config.max_chars)}\n"
-                      for _, label, text in examples).encode("utf-8")
+    payload = "".join(" ".join(_LABEL + label for label in labels) + f" {normalise_for_fasttext(text, config.max_chars)}\n"
+                      for _, labels, text in examples).encode("utf-8")
     with tempfile.TemporaryDirectory(prefix="scicurate-recall-") as tmp:
         train_path = Path(tmp) / "train.txt"
         train_path.write_bytes(payload)
@@ -180,13 +193,13 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
         "config": asdict(config), "thresholds": None, "validation_rows": 0,
     }
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    held = [r for r in validation if isinstance(r.get("text"), str) and r["text"].strip()]
+    held = [r for r in validation if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)]
     if held:
         model = RecallModel(out_dir)
         scored = model.scores([r["text"] for r in held])
-        gold = [to_label(str(r["domain"]), taxonomy) for r in held]
+        gold = [labels_of(r, taxonomy) for r in held]
         card["thresholds"] = {
-            d: asdict(choose_threshold(d, [s[d] for s in scored], [g == d for g in gold],
+            d: asdict(choose_threshold(d, [s[d] for s in scored], [d in g for g in gold],
                                        target_precision=config.target_precision, min_predicted=config.min_predicted))
             for d in card["labels"] if d != OTHER}
         card["validation_rows"] = len(held)

@@ -108,7 +108,8 @@ def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
 def _labelled_rows(path: str, splits: set[str] | None) -> list[dict]:
     rows = []
     for number, row in read_objects(path):
-        missing = [k for k in ("id", "text", "domain") if not isinstance(row.get(k), (str, int)) or row.get(k) == ""]
+        missing = [k for k in ("id", "text", "domain")
+                   if not isinstance(row.get(k), (str, int, list)) or row.get(k) in ("", [])]
         if missing:
             raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
         if splits is None or str(row.get("split", "")) in splits:

@@ -134,3 +134,14 @@ def test_cli_train_recall_then_eval_classify_with_the_model(tmp_path, capsys):
                      "--output", str(out)]) == 2
     with pytest.raises(ConfigError, match="model_dir"):
         rf.RecallClassifier()
+
+
+def test_silver_rows_with_several_domains_train_every_label_and_incomplete_rows_are_left_out(tmp_path):
+    tree = tx.default()
+    assert rf.labels_of({"domain": ["physics", "other", "chemistry"]}, tree) == ("chemistry", "physics")
+    assert rf.labels_of({"domain": ["other"]}, tree) == (rf.OTHER,)
+    rows = _rows("t", 20) + [{"id": "both", "text": "quark theorem boson lemma", "domain": ["physics", "mathematics"]},
+                             {"id": "broken", "text": "x y", "domain": ["chemistry"], "complete": False}]
+    card = rf.train_recall(rows, tmp_path, config=rf.RecallConfig(dim=8, bucket=1000, min_count=1))
+    assert card["rows"] == 81 and "chemistry" not in card["labels"]
+    assert card["label_counts"]["physics"] == 21 and card["label_counts"]["mathematics"] == 21
