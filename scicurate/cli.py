@@ -511,6 +511,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "from a seed or silver labels JSONL")
     train_module.add_recall_arguments(recall)
 
+    from scicurate import recall as recall_module
+
+    recall_cmd = sub.add_parser("recall", help="taxonomy recall: silver annotation")
+    recall_sub = recall_cmd.add_subparsers(dest="recall_command", required=True)
+    recall_module.add_arguments(recall_sub.add_parser(
+        "annotate", help="silver labels: an LLM (or a seed corpus) labels a pool sample against the taxonomy"))
+
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
     rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
@@ -532,6 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_eval(args, evals[args.eval_name])
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "recall":
+            return recall_module.run_annotate(args)
         if args.command == "train":
             return train_module.run_recall(args) if args.train_name == "recall" else train_module.run(args)
         if args.command == "llm":

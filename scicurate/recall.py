@@ -1,0 +1,138 @@
+"""`scicurate recall annotate`: the silver set of taxonomy recall.
+
+    scicurate recall annotate --pool POOL.jsonl --output SILVER.jsonl [--sample 1000] [--seed 0]
+        [--domains mathematics,physics,…] [--llm-endpoint URL --llm-model NAME | --llm-model smollm2|gemma3]
+    scicurate recall annotate --seed-labels LABELS.jsonl [--split in_domain] --output SILVER.jsonl
+
+LLM mode: a deterministic sample of the pool (`{"id", "text"}` rows; the smallest
+blake2b(seed, id)) is asked, one request per text and target domain, whether it belongs to the
+domain and where in its subtree (`classifiers/annotate.py`, prompts `recall_<domain>`). Seed
+mode (DeepSeekMath seeded from OpenWebMath) turns an existing labelled corpus into silver rows
+without a model. Both write the same rows, sorted by id: `id`, `text`, `domain` (the target
+domains said yes to, or `["other"]`), `paths`, `complete` (every asked domain answered),
+`failures`, `source` (llm/seed), `prompts`, `model`. `scicurate train recall --labels SILVER`
+trains on them. A summary (rows, yes per domain, failures per reason, LLM calls) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from scicurate.config import EMBEDDED_LLM, ConfigError
+from scicurate.jsonl import read_objects
+
+PROGRESS_DOCS = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pool", help='JSONL rows {"id", "text"} to sample and annotate with the LLM')
+    source.add_argument("--seed-labels", help='labelled JSONL rows {"id", "text", "domain"} (seed-set mode, no LLM)')
+    parser.add_argument("--output", required=True, help="silver JSONL to write")
+    parser.add_argument("--sample", type=int, default=1000, help="pool texts to annotate (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
+    parser.add_argument("--split", help="seed mode: comma-separated `split` values to keep (default all)")
+    parser.add_argument("--domains", help="comma-separated target domains to ask about (default: all six)")
+    parser.add_argument("--llm-endpoint", help="OpenAI-compatible base URL of a strong model (default: embedded)")
+    parser.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
+    parser.add_argument("--llm-concurrency", type=int, help="requests in flight (default 1 embedded, else 8)")
+    parser.add_argument("--llm-timeout", type=float, help="seconds per request")
+
+
+def _rows(path: str, splits: set[str] | None, need: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    for number, row in read_objects(path):
+        missing = [k for k in need if row.get(k) in (None, "", [])]
+        if missing:
+            raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
+        if splits is None or str(row.get("split", "")) in splits:
+            out.append(row)
+    return out
+
+
+def _llm_config(args: argparse.Namespace):
+    from scicurate.classifiers.annotate import MAX_TOKENS
+
+    changes: dict[str, Any] = {"max_tokens": MAX_TOKENS}
+    if args.llm_endpoint:
+        if not args.llm_model:
+            raise ConfigError("--llm-endpoint needs --llm-model (the model name the server serves)")
+        changes.update(backend="endpoint", endpoint=args.llm_endpoint, max_concurrency=8)
+    if args.llm_model:
+        changes["model"] = args.llm_model
+    if args.llm_concurrency is not None:
+        changes["max_concurrency"] = args.llm_concurrency
+    if args.llm_timeout is not None:
+        changes["timeout_s"] = args.llm_timeout
+    return EMBEDDED_LLM.replace(**changes)
+
+
+def _write(rows: list[dict[str, Any]], path: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in sorted(rows, key=lambda r: r["id"]):
+            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def annotate_pool(docs: list[dict[str, Any]], domains: list[str], llm, *, progress=sys.stderr) -> tuple[list, dict]:
+    """Silver rows for `docs` and the run's counts; `llm` is an LlmConfig (embedded is served
+    for the length of the call)."""
+    from scicurate.classifiers import annotate as an
+    from scicurate.classifiers import taxonomy as tx
+    from scicurate.llm.client import LLMClient
+    from scicurate.llm.embedded import serving
+
+    tree = tx.default()
+    rows, failures, calls = [], Counter(), 0
+    started = time.perf_counter()
+    with serving(llm) as served, LLMClient(served) as client:
+        for at in range(0, len(docs), PROGRESS_DOCS):
+            chunk = docs[at:at + PROGRESS_DOCS]
+            requests = [an.annotation_request(str(d["id"]), d["text"], domain) for d in chunk for domain in domains]
+            results = client.chat_many(requests)
+            calls += len(requests)
+            answers = [an.annotation_from_result(r, tree) for r in results]
+            for i, doc in enumerate(chunk):
+                mine = answers[i * len(domains):(i + 1) * len(domains)]
+                failures.update(a.reason for a in mine if isinstance(a, an.AnnotationFailure))
+                rows.append(an.silver_row(doc, mine, domains))
+            done = min(at + PROGRESS_DOCS, len(docs))
+            print(f"scicurate: annotated {done}/{len(docs)} texts ({calls} LLM calls, "
+                  f"{time.perf_counter() - started:.0f} s)", file=progress, flush=True)
+    return rows, {"llm_calls": calls, "annotation_failures": dict(sorted(failures.items()))}
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    from scicurate.classifiers import annotate as an
+    from scicurate.classifiers import taxonomy as tx
+
+    tree = tx.default()
+    splits = {s.strip() for s in args.split.split(",") if s.strip()} if args.split else None
+    if args.seed_labels:
+        rows = [an.seed_row(r, tree) for r in _rows(args.seed_labels, splits, ("id", "text", "domain"))]
+        counts: dict[str, Any] = {"llm_calls": 0, "annotation_failures": {}}
+    else:
+        domains = [d.strip() for d in (args.domains or ",".join(tree.targets())).split(",") if d.strip()]
+        unknown = sorted(set(domains) - set(tree.targets()))
+        if unknown or not domains:
+            raise ConfigError(f"--domains {unknown or domains}: the target domains are {', '.join(tree.targets())}")
+        if args.sample < 1:
+            raise ConfigError("--sample must be at least 1")
+        pool = _rows(args.pool, None, ("id", "text"))
+        docs = an.sample_pool(pool, args.sample, args.seed)
+        print(f"scicurate: {len(docs)} of {len(pool)} pool texts x {len(domains)} domains; "
+              f"taxonomy {tree.ref}", file=sys.stderr)
+        rows, counts = annotate_pool(docs, domains, _llm_config(args))
+    _write(rows, args.output)
+    yes = Counter(d for r in rows for d in r["domain"])
+    summary = {"rows": len(rows), "complete": sum(r["complete"] for r in rows),
+               "by_domain": dict(sorted(yes.items())), **counts, "output": args.output}
+    print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
+    return 0
