@@ -30,3 +30,16 @@ def read_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     if not lines:
         raise ConfigError(f"{path}: no JSON lines")
     return lines
+
+
+def read_rows(path: str | Path, need: tuple[str, ...], splits: set[str] | None = None) -> list[dict[str, Any]]:
+    """`read_objects` rows that have every key in `need` (a missing, empty or null value is a
+    ConfigError naming the line), kept when `splits` is None or holds the row's `split`."""
+    rows = []
+    for number, row in read_objects(path):
+        missing = [k for k in need if row.get(k) in (None, "", [])]
+        if missing:
+            raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
+        if splits is None or str(row.get("split", "")) in splits:
+            rows.append(row)
+    return rows

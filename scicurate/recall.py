@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from scicurate.config import EMBEDDED_LLM, ConfigError
-from scicurate.jsonl import read_objects
+from scicurate.jsonl import read_rows
 
 PROGRESS_DOCS = 50
 
@@ -43,17 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
     parser.add_argument("--llm-concurrency", type=int, help="requests in flight (default 1 embedded, else 8)")
     parser.add_argument("--llm-timeout", type=float, help="seconds per request")
-
-
-def _rows(path: str, splits: set[str] | None, need: tuple[str, ...]) -> list[dict[str, Any]]:
-    out = []
-    for number, row in read_objects(path):
-        missing = [k for k in need if row.get(k) in (None, "", [])]
-        if missing:
-            raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
-        if splits is None or str(row.get("split", "")) in splits:
-            out.append(row)
-    return out
 
 
 def _llm_config(args: argparse.Namespace):
@@ -116,7 +105,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     tree = tx.default()
     splits = {s.strip() for s in args.split.split(",") if s.strip()} if args.split else None
     if args.seed_labels:
-        rows = [an.seed_row(r, tree) for r in _rows(args.seed_labels, splits, ("id", "text", "domain"))]
+        rows = [an.seed_row(r, tree) for r in read_rows(args.seed_labels, ("id", "text", "domain"), splits)]
         counts: dict[str, Any] = {"llm_calls": 0, "annotation_failures": {}}
     else:
         domains = [d.strip() for d in (args.domains or ",".join(tree.targets())).split(",") if d.strip()]
@@ -125,7 +114,7 @@ def run_annotate(args: argparse.Namespace) -> int:
             raise ConfigError(f"--domains {unknown or domains}: the target domains are {', '.join(tree.targets())}")
         if args.sample < 1:
             raise ConfigError("--sample must be at least 1")
-        pool = _rows(args.pool, None, ("id", "text"))
+        pool = read_rows(args.pool, ("id", "text"))
         docs = an.sample_pool(pool, args.sample, args.seed)
         print(f"scicurate: {len(docs)} of {len(pool)} pool texts x {len(domains)} domains; "
               f"taxonomy {tree.ref}", file=sys.stderr)

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from scicurate.classifiers.web_fasttext import MODEL_NAMES, PAGE_MAX_CHARS, QUALITY_CUT, train_page_classifiers
 from scicurate.config import ConfigError
-from scicurate.jsonl import read_objects
+from scicurate.jsonl import read_objects, read_rows
 
 TAG_COLUMNS = ("page_id", "text", "quality", "informative", "format", "issues", "ok")
 
@@ -105,18 +105,6 @@ def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"each domain's threshold keeps this validation precision (default {d.target_precision})")
 
 
-def _labelled_rows(path: str, splits: set[str] | None) -> list[dict]:
-    rows = []
-    for number, row in read_objects(path):
-        missing = [k for k in ("id", "text", "domain")
-                   if not isinstance(row.get(k), (str, int, list)) or row.get(k) in ("", [])]
-        if missing:
-            raise ConfigError(f"{path}:{number}: needs {', '.join(missing)}")
-        if splits is None or str(row.get("split", "")) in splits:
-            rows.append(row)
-    return rows
-
-
 def run_recall(args: argparse.Namespace) -> int:
     """Train the recall model, choose thresholds, print the card as JSON."""
     import json
@@ -125,11 +113,11 @@ def run_recall(args: argparse.Namespace) -> int:
     from scicurate.classifiers.web_fasttext import holdout_fraction_key
 
     splits = {s.strip() for s in args.split.split(",") if s.strip()} if args.split else None
-    rows = _labelled_rows(args.labels, splits)
+    rows = read_rows(args.labels, ("id", "text", "domain"), splits)
     if not rows:
         raise ConfigError(f"{args.labels}: no rows in split(s) {sorted(splits or [])}")
     if args.validation:
-        train, validation = rows, _labelled_rows(args.validation, None)
+        train, validation = rows, read_rows(args.validation, ("id", "text", "domain"))
     else:
         if not 0.0 <= args.validation_share < 1.0:
             raise ConfigError(f"--validation-share must be in [0, 1); got {args.validation_share}")
