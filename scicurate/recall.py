@@ -70,7 +70,7 @@ def _write(rows: list[dict[str, Any]], path: str) -> None:
     os.replace(tmp, path)
 
 
-def annotate_pool(docs: list[dict[str, Any]], domains: list[str], llm, *, progress=sys.stderr) -> tuple[list, dict]:
+def annotate_pool(docs: list[dict[str, Any]], domains: list[str], llm, *, progress=None) -> tuple[list, dict]:
     """Silver rows for `docs` and the run's counts; `llm` is an LlmConfig (embedded is served
     for the length of the call)."""
     from scicurate.classifiers import annotate as an
@@ -79,6 +79,7 @@ def annotate_pool(docs: list[dict[str, Any]], domains: list[str], llm, *, progre
     from scicurate.llm.embedded import serving
 
     tree = tx.default()
+    progress = progress or sys.stderr      # looked up per call: a captured stderr may be swapped
     rows, failures, calls = [], Counter(), 0
     started = time.perf_counter()
     with serving(llm) as served, LLMClient(served) as client:
