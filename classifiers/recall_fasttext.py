@@ -21,11 +21,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from scicurate.classifiers import taxonomy as tx
 from scicurate.classifiers.registry import DomainClassifier, register_classifier
-from scicurate.classifiers.web_fasttext import _load_fasttext_model, _train_in_fresh_process, normalise_for_fasttext
+from scicurate.classifiers.web_fasttext import _LABEL, _load_fasttext_model, _train_in_fresh_process, normalise_for_fasttext
 from scicurate.config import ConfigError
 
 OTHER = "other"
-_LABEL = "__label__"
 MODEL_FILE = "recall.bin"
 CARD_FILE = "recall_card.json"
 

@@ -47,19 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _llm_config(args: argparse.Namespace):
     from scicurate.classifiers.annotate import MAX_TOKENS
+    from scicurate.cli import _llm_changes
 
-    changes: dict[str, Any] = {"max_tokens": MAX_TOKENS}
-    if args.llm_endpoint:
-        if not args.llm_model:
-            raise ConfigError("--llm-endpoint needs --llm-model (the model name the server serves)")
-        changes.update(backend="endpoint", endpoint=args.llm_endpoint, max_concurrency=8)
-    if args.llm_model:
-        changes["model"] = args.llm_model
-    if args.llm_concurrency is not None:
-        changes["max_concurrency"] = args.llm_concurrency
-    if args.llm_timeout is not None:
-        changes["timeout_s"] = args.llm_timeout
-    return EMBEDDED_LLM.replace(**changes)
+    if args.llm_endpoint and not args.llm_model:
+        raise ConfigError("--llm-endpoint needs --llm-model (the model name the server serves)")
+    # a served model takes 8 requests in flight unless --llm-concurrency says otherwise
+    changes: dict[str, Any] = {"max_tokens": MAX_TOKENS, **({"max_concurrency": 8} if args.llm_endpoint else {})}
+    return EMBEDDED_LLM.replace(**{**changes, **_llm_changes(args, "llm")})
 
 
 def _write(rows: list[dict[str, Any]], path: str) -> None:
