@@ -26,7 +26,10 @@ from scicurate.config import ConfigError
 
 OTHER = "other"
 MODEL_FILE = "recall.bin"
+PATHS_FILE = "paths.bin"
 CARD_FILE = "recall_card.json"
+LLM_CARD_FILE = "recall_llm_card.json"     # the small-LLM recall model's card (classifiers/recall_llm.py)
+MIN_PATH_ROWS = 20                          # fewer rows with a level-2 path: no path model
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +48,19 @@ class RecallConfig:
     seed: int = 1
     target_precision: float = 0.9
     min_predicted: int = 5        # a threshold must leave at least this many validation positives
+    # The path model splits a domain into dozens of level-2/3 nodes from a few hundred rows:
+    # a smaller model (unigrams, dim 64, every word) learns it; the domain model's settings
+    # (3-grams, dim 256) predicted the largest node for nearly every text.
+    path_dim: int = 64
+    path_word_ngrams: int = 1
+    path_min_count: int = 1
+    path_epoch: int = 50
 
     def __post_init__(self) -> None:
-        if min(self.dim, self.word_ngrams, self.min_count, self.epoch, self.bucket, self.max_chars) < 1:
-            raise ConfigError("recall fastText: dim, word_ngrams, min_count, epoch, bucket, max_chars must be >= 1")
+        if min(self.dim, self.word_ngrams, self.min_count, self.epoch, self.bucket, self.max_chars, self.path_dim,
+               self.path_word_ngrams, self.path_min_count, self.path_epoch) < 1:
+            raise ConfigError("recall fastText: dim, word_ngrams, min_count, epoch, bucket, max_chars and the "
+                              "path_ settings must be >= 1")
         if not 0.0 < self.lr <= 5.0:
             raise ConfigError(f"recall fastText: lr must be in (0, 5]; got {self.lr}")
         if not 0.0 < self.target_precision <= 1.0:
@@ -59,6 +71,10 @@ class RecallConfig:
     def fasttext_params(self) -> dict[str, Any]:
         return {"dim": self.dim, "wordNgrams": self.word_ngrams, "minCount": self.min_count, "epoch": self.epoch,
                 "lr": self.lr, "bucket": self.bucket, "loss": "ova", "thread": 1, "seed": self.seed}
+
+    def path_fasttext_params(self) -> dict[str, Any]:
+        return {**self.fasttext_params(), "dim": self.path_dim, "wordNgrams": self.path_word_ngrams,
+                "minCount": self.path_min_count, "epoch": self.path_epoch}
 
 
 def to_label(domain: str, taxonomy: tx.Taxonomy) -> str:
@@ -78,6 +94,23 @@ def labels_of(row: Mapping[str, Any], taxonomy: tx.Taxonomy) -> tuple[str, ...]:
     return targets or (OTHER,)
 
 
+def path_labels(row: Mapping[str, Any], taxonomy: tx.Taxonomy) -> tuple[str, ...]:
+    """The deepest taxonomy node (level 2 or 3) of each target path a row carries: a silver
+    row's `paths`, or for a labelled corpus row the path its arXiv `source_label` gives (as in
+    seed mode). Empty when the row has no path below level 1."""
+    paths = row.get("paths")
+    if not isinstance(paths, Mapping):
+        from scicurate.classifiers.annotate import seed_row
+
+        paths = seed_row(row, taxonomy)["paths"] if row.get("domain") is not None else {}
+    out = set()
+    for domain, path in paths.items():
+        if domain in taxonomy.targets() and isinstance(path, (list, tuple)) and len(path) > 1 \
+                and taxonomy.is_valid_path(tuple(path)):
+            out.add(str(path[-1]))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
     domain: str
@@ -91,18 +124,22 @@ class Threshold:
 
 def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool], *, target_precision: float,
                      min_predicted: int = 1) -> Threshold:
-    """The lowest positive's score at which validation precision is >= target_precision with at
-    least `min_predicted` texts predicted: the most recall at the asked precision, cut at a
-    positive's score so that a validation set the model separates cleanly does not push the
-    threshold down to its highest negative. When none
-    reaches it, the threshold of best F1, flagged `met_target=False`. Ties in score enter
-    together. No positives at all: threshold 1.0 (predict nothing), flagged."""
+    """The cut with the most recall at which validation precision is >= target_precision with at
+    least `min_predicted` texts predicted. The cut is placed at a positive's score and the
+    threshold halfway down to the next lower validation score: every validation text keeps its
+    side (the measured precision and recall hold exactly), and a new text scoring a little
+    under the lowest validation positive is not lost to a cut drawn tight on it (with
+    saturated scores the lowest positive may be 1.0 itself). When no cut reaches the target,
+    the cut of best F1, flagged `met_target=False`. Ties in score enter together. No positives
+    at all: threshold 1.0 (predict nothing), flagged."""
     if len(scores) != len(gold):
         raise ValueError("scores and gold differ in length")
     support = sum(gold)
     if not support:
         return Threshold(domain, 1.0, 0.0, 0.0, 0, 0, False)
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    distinct = sorted(set(scores), reverse=True)
+    below = {v: (v + distinct[k + 1]) / 2 if k + 1 < len(distinct) else v for k, v in enumerate(distinct)}
     best_target: tuple[float, float, float, int] | None = None
     best_f1: tuple[float, float, float, float, int] = (-1.0, 1.0, 0.0, 0.0, 0)
     tp = predicted = 0
@@ -124,9 +161,9 @@ def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool],
             best_target = (value, precision, recall, predicted)      # lower thresholds come later
     if best_target is not None:
         value, precision, recall, predicted = best_target
-        return Threshold(domain, value, round(precision, 4), round(recall, 4), predicted, support, True)
+        return Threshold(domain, below[value], round(precision, 4), round(recall, 4), predicted, support, True)
     _, value, precision, recall, predicted = best_f1
-    return Threshold(domain, value, round(precision, 4), round(recall, 4), predicted, support, False)
+    return Threshold(domain, below[value], round(precision, 4), round(recall, 4), predicted, support, False)
 
 
 class RecallModel:
@@ -143,7 +180,10 @@ class RecallModel:
         self.max_chars = int(self.card["config"]["max_chars"])
         self.thresholds = {d: float(t["threshold"]) for d, t in (self.card.get("thresholds") or {}).items()}
         self.name = f"recall-fasttext-{self.card['model_sha256'][:12]}"
+        self.precision = {d: float(t["precision"]) for d, t in (self.card.get("thresholds") or {}).items()}
         self._model = _load_fasttext_model(model_dir / MODEL_FILE)
+        self._paths = _load_fasttext_model(model_dir / PATHS_FILE) if self.card.get("path_model") else None
+        self._taxonomy = tx.default()
 
     def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not texts:
@@ -160,6 +200,38 @@ class RecallModel:
         passing = [(s, d) for d, s in scores.items() if d != OTHER and s >= self.thresholds.get(d, 1.01)]
         return max(passing)[1] if passing else OTHER
 
+    def paths(self, texts: Sequence[str], domains: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
+        """The taxonomy path of each text within its (already decided) domain: the best-scoring
+        level-2/3 node of the path model under that domain, with its score; `(domain,)` and 0.0
+        when the model has no path model or no node of that domain."""
+        if len(texts) != len(domains):
+            raise ValueError("texts and domains differ in length")
+        if self._paths is None or not texts:
+            return [((d,), 0.0) for d in domains]
+        lines = [normalise_for_fasttext(t, self.max_chars) for t in texts]
+        labels, probs = self._paths.predict(lines, k=-1, threshold=0.0)
+        out = []
+        for domain, names, values in zip(domains, labels, probs):
+            best = max(((float(v), n[len(_LABEL):]) for n, v in zip(names, values)
+                        if n[len(_LABEL):].startswith(domain + ".")), default=None)
+            out.append((self._taxonomy.path(best[1]), round(min(1.0, best[0]), 6)) if best else ((domain,), 0.0))
+        return out
+
+
+def load_recall_model(model_dir: str | Path):
+    """The recall model in `model_dir`, whichever kind its card says: the fastText model
+    (`recall_card.json`) or the small-LLM one (`recall_llm_card.json`). Both score texts with
+    `scores(texts)` and carry `labels`, `thresholds`, `precision` and `name`."""
+    model_dir = Path(model_dir)
+    if (model_dir / CARD_FILE).is_file():
+        return RecallModel(model_dir)
+    if (model_dir / LLM_CARD_FILE).is_file():
+        from scicurate.classifiers.recall_llm import RecallLLMModel
+
+        return RecallLLMModel(model_dir)
+    raise ConfigError(f"{model_dir}: no {CARD_FILE} or {LLM_CARD_FILE}; train a model with "
+                      "`scicurate train recall` (fastText) or `scicurate train recall-llm`")
+
 
 def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),
                  config: RecallConfig = RecallConfig(), taxonomy: tx.Taxonomy | None = None) -> dict[str, Any]:
@@ -167,9 +239,9 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
     list of labels; silver rows with `complete` false are left out); choose per-domain
     thresholds on `validation` rows (same shape) when given; write and return the card."""
     taxonomy = taxonomy or tx.default()
-    examples = sorted(((str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in rows
-                       if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)),
-                      key=lambda e: e[0])
+    rows_kept = sorted((r for r in rows if isinstance(r.get("text"), str) and r["text"].strip()
+                        and r.get("complete", True)), key=lambda r: str(r["id"]))
+    examples = [(str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in rows_kept]
     counts: dict[str, int] = {}
     for _, labels, _ in examples:
         for label in labels:
@@ -184,8 +256,10 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
         train_path = Path(tmp) / "train.txt"
         train_path.write_bytes(payload)
         _train_in_fresh_process("recall", train_path, out_dir / MODEL_FILE, config.fasttext_params())
+    path_model = _train_path_model([r for r in rows_kept], out_dir, config, taxonomy)
     card: dict[str, Any] = {
         "created_by": "scicurate.classifiers.recall_fasttext.train_recall",
+        "path_model": path_model,
         "taxonomy": taxonomy.ref, "labels": sorted(counts), "label_counts": dict(sorted(counts.items())),
         "rows": len(examples), "train_data_sha256": hashlib.sha256(payload).hexdigest(),
         "model_sha256": hashlib.sha256((out_dir / MODEL_FILE).read_bytes()).hexdigest(),
@@ -204,6 +278,36 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
         card["validation_rows"] = len(held)
         (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return card
+
+
+def _train_path_model(rows: Sequence[Mapping[str, Any]], out_dir: Path, config: RecallConfig,
+                      taxonomy: tx.Taxonomy) -> dict[str, Any] | None:
+    """`paths.bin`: fastText over the deepest level-2/3 node of each row's target paths (see
+    `path_labels`), same settings as the domain model. It only places a text inside a domain
+    already decided, so it is trained on in-domain rows alone. None (and no file) when fewer
+    than MIN_PATH_ROWS rows have a path or they hold a single node."""
+    examples = [(labels, r["text"]) for r in rows if (labels := path_labels(r, taxonomy))]
+    nodes = sorted({n for labels, _ in examples for n in labels})
+    target = out_dir / PATHS_FILE
+    if len(examples) < MIN_PATH_ROWS or len(nodes) < 2:
+        target.unlink(missing_ok=True)
+        return None
+    payload = "".join(" ".join(_LABEL + n for n in labels) + f" {normalise_for_fasttext(text, config.max_chars)}\n"
+                      for labels, text in examples).encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="scicurate-recall-paths-") as tmp:
+        train_path = Path(tmp) / "paths.txt"
+        train_path.write_bytes(payload)
+        params = config.path_fasttext_params()
+        for attempt in range(4):
+            try:
+                _train_in_fresh_process("recall paths", train_path, target, params)
+                break
+            except ConfigError as exc:       # a tiny vocabulary can diverge: halve lr and dim, retry
+                if "NaN" not in str(exc) or attempt == 3:
+                    raise
+                params = {**params, "lr": params["lr"] / 2, "dim": max(4, params["dim"] // 2)}
+    return {"file": PATHS_FILE, "rows": len(examples), "nodes": len(nodes), "lr": params["lr"], "dim": params["dim"],
+            "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
 
 
 class RecallClassifier(DomainClassifier):

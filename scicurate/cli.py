@@ -474,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     web = run_sub.add_parser("web", help="web pages -> Parquet pages/filtered/dead_letter/verdicts/tags + summary.json")
     _add_web_flags(web)
+    from scicurate import recall_run
+
+    recall_run.add_arguments(run_sub.add_parser(
+        "recall", help="score a pool with recall models -> recalled/<domain>/, scores/, filtered/ + summary.json"))
 
     one = sub.add_parser("parse", help="parse one PDF to Markdown on stdout")
     one.add_argument("file")
@@ -533,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run_pdf(args, rest)
         if args.command == "run" and args.pipeline == "web":
             return _cmd_run_web(args, rest)
+        if args.command == "run" and args.pipeline == "recall":
+            return recall_run.run(args, rest)
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
         if args.command == "eval":

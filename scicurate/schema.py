@@ -9,6 +9,7 @@ Three datasets are written side by side under the output directory:
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -350,3 +351,127 @@ def web_tag_row(row) -> dict[str, Any]:
         "error_message": row.error_message[:4000], "prompt": row.prompt, "model": row.model,
         "llm": dataclasses.asdict(row.usage) if row.usage is not None else None,
     }
+
+
+# ---- scicurate run recall ----------------------------------------------------------------------
+#   recalled/<domain>/  one row per recalled text, one dataset per target domain (RecalledDoc)
+#   scores/             one row per scored text: every model's scores and the decision
+#   filtered/           texts not recalled (below_threshold) or empty, with the best target
+#   dead_letter/        rows and files that could not be read or scored
+#   url_domains/        pages and recalled pages per URL domain; `hot` targets (iterative rule)
+#   spot_check/         the LLM's re-labelling of a sample of recalled texts
+#   seed_candidates/    JSONL: the other pages of hot URL domains, a pool for the next round
+
+RECALL_SCHEMA_VERSION = "1"
+
+
+def _recall_meta(name: str) -> dict[str, str]:
+    return {"scicurate.dataset": f"recall/{name}", "scicurate.schema_version": RECALL_SCHEMA_VERSION}
+
+
+def _doc_fields() -> list[pa.Field]:
+    return [pa.field("doc_id", pa.string(), nullable=False), pa.field("url", pa.string(), nullable=False),
+            pa.field("url_domain", pa.string(), nullable=False), pa.field("source", pa.string(), nullable=False)]
+
+
+RECALLED_SCHEMA = pa.schema(_doc_fields() + [
+    pa.field("text", pa.large_string(), nullable=False),
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("path", pa.list_(pa.string()), nullable=False),
+    pa.field("path_score", pa.float64(), nullable=False),
+    pa.field("score", pa.float64(), nullable=False),
+    pa.field("passing", pa.list_(pa.string()), nullable=False),
+    pa.field("scores", pa.string(), nullable=False),          # JSON {model: {label: P}}
+    pa.field("round", pa.int32(), nullable=False),
+], metadata=_recall_meta("recalled"))
+
+RECALL_SCORES_SCHEMA = pa.schema(_doc_fields() + [
+    pa.field("domain", pa.string(), nullable=False),          # "" when not recalled
+    pa.field("passing", pa.list_(pa.string()), nullable=False),
+    pa.field("best_domain", pa.string(), nullable=False),
+    pa.field("best_score", pa.float64(), nullable=False),
+    pa.field("scores", pa.string(), nullable=False),
+], metadata=_recall_meta("scores"))
+
+RECALL_FILTERED_SCHEMA = pa.schema(_doc_fields() + [
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("best_domain", pa.string(), nullable=False),
+    pa.field("best_score", pa.float64(), nullable=False),
+    pa.field("detail", pa.string(), nullable=False),
+], metadata=_recall_meta("filtered"))
+
+RECALL_DEAD_LETTER_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+], metadata=_recall_meta("dead_letter"))
+
+RECALL_URL_DOMAIN_SCHEMA = pa.schema([
+    pa.field("url_domain", pa.string(), nullable=False),
+    pa.field("pages", pa.int64(), nullable=False),
+    pa.field("recalled", pa.list_(pa.struct([pa.field("domain", pa.string(), nullable=False),
+                                             pa.field("pages", pa.int64(), nullable=False)])), nullable=False),
+    pa.field("hot", pa.list_(pa.string()), nullable=False),
+], metadata=_recall_meta("url_domains"))
+
+RECALL_SPOT_CHECK_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("verdict", pa.string(), nullable=False),
+    pa.field("path", pa.list_(pa.string()), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),
+], metadata=_recall_meta("spot_check"))
+
+
+def _scores_json(scored) -> str:
+    return json.dumps({name: scores for name, scores in scored.scores}, sort_keys=True)
+
+
+def _doc_cells(doc) -> dict[str, Any]:
+    return {"doc_id": doc.doc_id, "url": doc.url, "url_domain": doc.url_domain, "source": doc.source}
+
+
+def recalled_row(recalled, round_: int = 1) -> dict[str, Any]:
+    decision = recalled.decision
+    scored = decision.scored
+    score = sum(s.get(decision.domain, 0.0) for _, s in scored.scores) / max(1, len(scored.scores))
+    return {**_doc_cells(scored.doc), "text": scored.doc.text, "domain": decision.domain,
+            "path": list(recalled.path), "path_score": float(recalled.path_score), "score": round(float(score), 6),
+            "passing": list(decision.passing), "scores": _scores_json(scored), "round": int(round_)}
+
+
+def recall_scores_row(decision) -> dict[str, Any]:
+    return {**_doc_cells(decision.scored.doc), "domain": decision.domain, "passing": list(decision.passing),
+            "best_domain": decision.best_domain, "best_score": float(decision.best_score),
+            "scores": _scores_json(decision.scored)}
+
+
+def recall_filtered_row(row) -> dict[str, Any]:
+    return {"doc_id": row.doc_id, "url": row.url, "url_domain": row.url_domain, "source": row.source,
+            "stage": row.stage, "reason": row.reason, "best_domain": row.best_domain,
+            "best_score": float(row.best_score), "detail": row.detail}
+
+
+def recall_dead_letter_row(dead) -> dict[str, Any]:
+    return dataclasses.asdict(dead)
+
+
+def recall_url_domain_row(stats) -> dict[str, Any]:
+    return {"url_domain": stats.url_domain, "pages": stats.pages,
+            "recalled": [{"domain": d, "pages": n} for d, n in stats.recalled], "hot": list(stats.hot)}
+
+
+def recall_spot_check_row(row) -> dict[str, Any]:
+    return {**dataclasses.asdict(row), "path": list(row.path)}
+
+
+def seed_candidate_json(row) -> str:
+    """A seed candidate as a JSONL line `scicurate recall annotate --pool` reads."""
+    return json.dumps({"id": row.doc_id, "text": row.text, "url": row.url, "url_domain": row.url_domain,
+                       "domains": list(row.domains), "shares": list(row.shares), "round": row.round},
+                      ensure_ascii=False, sort_keys=True)

@@ -16,20 +16,25 @@ def test_choose_threshold_takes_the_lowest_score_that_keeps_the_precision():
     scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
     gold = [True, True, False, True, False, False]
     t = rf.choose_threshold("physics", scores, gold, target_precision=0.75)
-    assert (t.threshold, t.predicted, t.precision, t.recall, t.met_target) == (0.6, 4, 0.75, 1.0, True)
+    # cut at the positive 0.6, threshold halfway to the next score down (0.5)
+    assert (t.threshold, t.predicted, t.precision, t.recall, t.met_target) == (pytest.approx(0.55), 4, 0.75, 1.0, True)
     strict = rf.choose_threshold("physics", scores, gold, target_precision=1.0)
-    assert (strict.threshold, strict.recall, strict.met_target) == (0.8, round(2 / 3, 4), True)
+    assert (strict.threshold, strict.recall, strict.met_target) == (pytest.approx(0.75), round(2 / 3, 4), True)
     # at least min_predicted texts must pass: the 1.0-precision cut at 2 texts is not enough
     floor = rf.choose_threshold("physics", scores, gold, target_precision=1.0, min_predicted=3)
-    assert floor.met_target is False and floor.threshold == 0.6          # best F1 instead, flagged
+    assert floor.met_target is False and floor.threshold == pytest.approx(0.55)   # best F1 instead, flagged
+    # every validation text stays on its side of the threshold
+    assert sum(s >= t.threshold for s in scores) == t.predicted
 
 
 def test_choose_threshold_lets_ties_enter_together_and_handles_no_positives():
     # separable: the cut is the lowest positive, not the highest negative
     clean = rf.choose_threshold("d", [0.99, 0.98, 0.1, 0.01], [True, True, False, False], target_precision=0.9)
-    assert (clean.threshold, clean.precision, clean.recall) == (0.98, 1.0, 1.0)
+    assert (clean.threshold, clean.precision, clean.recall) == (pytest.approx(0.54), 1.0, 1.0)
+    saturated = rf.choose_threshold("d", [1.0, 1.0, 0.2], [True, True, False], target_precision=0.9)
+    assert saturated.threshold == pytest.approx(0.6)     # not 1.0: a new text at 0.999 is still recalled
     t = rf.choose_threshold("d", [0.5, 0.5, 0.5], [True, False, False], target_precision=0.5)
-    assert t.met_target is False and t.predicted == 3                    # cannot split a tie
+    assert t.met_target is False and t.predicted == 3 and t.threshold == 0.5     # cannot split a tie
     none = rf.choose_threshold("d", [0.3, 0.2], [False, False], target_precision=0.9)
     assert (none.threshold, none.support, none.met_target) == (1.0, 0, False)
     with pytest.raises(ValueError):
