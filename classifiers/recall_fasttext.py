@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,12 +25,15 @@ from scicurate.classifiers.registry import DomainClassifier, register_classifier
 from scicurate.classifiers.web_fasttext import _LABEL, _load_fasttext_model, _train_in_fresh_process, normalise_for_fasttext
 from scicurate.config import ConfigError
 
+log = logging.getLogger(__name__)
+
 OTHER = "other"
 MODEL_FILE = "recall.bin"
 PATHS_FILE = "paths.bin"
 CARD_FILE = "recall_card.json"
 LLM_CARD_FILE = "recall_llm_card.json"     # the small-LLM recall model's card (classifiers/recall_llm.py)
 MIN_PATH_ROWS = 20                          # fewer rows with a level-2 path: no path model
+PATH_ATTEMPTS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +52,21 @@ class RecallConfig:
     seed: int = 1
     target_precision: float = 0.9
     min_predicted: int = 5        # a threshold must leave at least this many validation positives
+    pool_prior: float | None = None   # precision re-weighted to this domain share (choose_threshold)
     # The path model splits a domain into dozens of level-2/3 nodes from a few hundred rows:
-    # a smaller model (unigrams, dim 64, every word) learns it; the domain model's settings
-    # (3-grams, dim 256) predicted the largest node for nearly every text.
+    # a smaller model (dim 64, every word) learns it; the domain model's settings (3-grams,
+    # dim 256) predicted the largest node for nearly every text. Word bigrams, not unigrams:
+    # the installed fastText build trains a different model on every run with wordNgrams 1
+    # (and sometimes stops with NaN), with 2 it is byte-identical.
     path_dim: int = 64
-    path_word_ngrams: int = 1
+    path_word_ngrams: int = 2
     path_min_count: int = 1
     path_epoch: int = 50
+    path_bucket: int = 200_000
 
     def __post_init__(self) -> None:
         if min(self.dim, self.word_ngrams, self.min_count, self.epoch, self.bucket, self.max_chars, self.path_dim,
-               self.path_word_ngrams, self.path_min_count, self.path_epoch) < 1:
+               self.path_word_ngrams, self.path_min_count, self.path_epoch, self.path_bucket) < 1:
             raise ConfigError("recall fastText: dim, word_ngrams, min_count, epoch, bucket, max_chars and the "
                               "path_ settings must be >= 1")
         if not 0.0 < self.lr <= 5.0:
@@ -67,6 +75,8 @@ class RecallConfig:
             raise ConfigError(f"target_precision must be in (0, 1]; got {self.target_precision}")
         if self.min_predicted < 1:
             raise ConfigError("min_predicted must be at least 1")
+        if self.pool_prior is not None and not 0.0 < self.pool_prior < 1.0:
+            raise ConfigError(f"pool_prior must be in (0, 1); got {self.pool_prior}")
 
     def fasttext_params(self) -> dict[str, Any]:
         return {"dim": self.dim, "wordNgrams": self.word_ngrams, "minCount": self.min_count, "epoch": self.epoch,
@@ -74,7 +84,7 @@ class RecallConfig:
 
     def path_fasttext_params(self) -> dict[str, Any]:
         return {**self.fasttext_params(), "dim": self.path_dim, "wordNgrams": self.path_word_ngrams,
-                "minCount": self.path_min_count, "epoch": self.path_epoch}
+                "minCount": self.path_min_count, "epoch": self.path_epoch, "bucket": self.path_bucket}
 
 
 def to_label(domain: str, taxonomy: tx.Taxonomy) -> str:
@@ -123,7 +133,7 @@ class Threshold:
 
 
 def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool], *, target_precision: float,
-                     min_predicted: int = 1) -> Threshold:
+                     min_predicted: int = 1, prior: float | None = None) -> Threshold:
     """The cut with the most recall at which validation precision is >= target_precision with at
     least `min_predicted` texts predicted. The cut is placed at a positive's score and the
     threshold halfway down to the next lower validation score: every validation text keeps its
@@ -131,12 +141,20 @@ def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool],
     under the lowest validation positive is not lost to a cut drawn tight on it (with
     saturated scores the lowest positive may be 1.0 itself). When no cut reaches the target,
     the cut of best F1, flagged `met_target=False`. Ties in score enter together. No positives
-    at all: threshold 1.0 (predict nothing), flagged."""
+    at all: threshold 1.0 (predict nothing), flagged.
+
+    `prior`: the domain's share in the pool the model will sweep (about 0.02 for science on the
+    web). A validation set is far richer in positives than that pool, so its precision
+    overstates the pool's; with a prior, precision is re-weighted to it: recall x prior /
+    (recall x prior + false-positive rate x (1 - prior)). It needs negatives in the validation
+    set, and on a few hundred of them it amounts to "above every validation negative"."""
     if len(scores) != len(gold):
         raise ValueError("scores and gold differ in length")
     support = sum(gold)
     if not support:
         return Threshold(domain, 1.0, 0.0, 0.0, 0, 0, False)
+    if prior is not None and support == len(gold):
+        raise ValueError(f"{domain}: a pool prior needs validation texts outside the domain to measure false positives")
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     distinct = sorted(set(scores), reverse=True)
     below = {v: (v + distinct[k + 1]) / 2 if k + 1 < len(distinct) else v for k, v in enumerate(distinct)}
@@ -153,7 +171,13 @@ def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool],
             i += 1
         if tp == before:
             continue        # cut only at a positive's score: no lower than the recall needs
-        precision, recall = tp / predicted, tp / support
+        recall = tp / support
+        if prior is None:
+            precision = tp / predicted
+        else:
+            negatives = len(gold) - support
+            fpr = (predicted - tp) / negatives if negatives else 0.0
+            precision = recall * prior / (recall * prior + fpr * (1 - prior))
         f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
         if f1 > best_f1[0]:
             best_f1 = (f1, value, precision, recall, predicted)
@@ -267,13 +291,17 @@ def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Itera
     }
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     held = [r for r in validation if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)]
+    if held and config.pool_prior is not None and all(OTHER not in labels_of(r, taxonomy) for r in held):
+        raise ConfigError("pool_prior needs negatives (rows labelled outside the target domains) in the "
+                          "validation rows: without them no false-positive rate can be measured")
     if held:
         model = RecallModel(out_dir)
         scored = model.scores([r["text"] for r in held])
         gold = [labels_of(r, taxonomy) for r in held]
         card["thresholds"] = {
             d: asdict(choose_threshold(d, [s[d] for s in scored], [d in g for g in gold],
-                                       target_precision=config.target_precision, min_predicted=config.min_predicted))
+                                       target_precision=config.target_precision, min_predicted=config.min_predicted,
+                                       prior=config.pool_prior))
             for d in card["labels"] if d != OTHER}
         card["validation_rows"] = len(held)
         (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -298,14 +326,23 @@ def _train_path_model(rows: Sequence[Mapping[str, Any]], out_dir: Path, config: 
         train_path = Path(tmp) / "paths.txt"
         train_path.write_bytes(payload)
         params = config.path_fasttext_params()
-        for attempt in range(4):
+        for attempt in range(PATH_ATTEMPTS):
             try:
                 _train_in_fresh_process("recall paths", train_path, target, params)
                 break
-            except ConfigError as exc:       # a tiny vocabulary can diverge: halve lr and dim, retry
-                if "NaN" not in str(exc) or attempt == 3:
+            except ConfigError as exc:
+                # fastText may stop with "Encountered NaN" on a small, cleanly separable set (seen
+                # with word unigrams, not run to run the same). Retry, halving dim and lr every
+                # second failure; if it never trains, the domain model still stands and texts
+                # keep level-1 paths.
+                if "NaN" not in str(exc):
                     raise
-                params = {**params, "lr": params["lr"] / 2, "dim": max(4, params["dim"] // 2)}
+                if attempt == PATH_ATTEMPTS - 1:
+                    target.unlink(missing_ok=True)
+                    log.warning("no path model: %s", exc)
+                    return None
+                if attempt % 2:
+                    params = {**params, "lr": params["lr"] / 2, "dim": max(4, params["dim"] // 2)}
     return {"file": PATHS_FILE, "rows": len(examples), "nodes": len(nodes), "lr": params["lr"], "dim": params["dim"],
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
 

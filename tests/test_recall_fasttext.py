@@ -41,6 +41,21 @@ def test_choose_threshold_lets_ties_enter_together_and_handles_no_positives():
         rf.choose_threshold("d", [0.1], [True, False], target_precision=0.9)
 
 
+def test_a_pool_prior_reweights_precision_to_the_pool_the_model_will_sweep():
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+    gold = [True, True, False, True, False, False, False, False, False, False]
+    plain = rf.choose_threshold("d", scores, gold, target_precision=0.75)
+    assert (plain.threshold, plain.recall) == (pytest.approx(0.55), 1.0)        # 3 of 4 predicted are right
+    # at a 2% prior one false positive in 7 negatives swamps the positives: cut above it
+    pooled = rf.choose_threshold("d", scores, gold, target_precision=0.75, prior=0.02)
+    assert (pooled.threshold, pooled.recall, pooled.precision, pooled.met_target) == (
+        pytest.approx(0.75), round(2 / 3, 4), 1.0, True)
+    with pytest.raises(ValueError, match="outside the domain"):
+        rf.choose_threshold("d", [0.9, 0.8], [True, True], target_precision=0.9, prior=0.02)
+    with pytest.raises(ConfigError):
+        rf.RecallConfig(pool_prior=1.0)
+
+
 def test_labels_collapse_to_targets_and_other():
     tree = tx.default()
     assert rf.to_label("physics.condensed_matter", tree) == "physics"

@@ -19,7 +19,7 @@ from scicurate.classifiers import recall_fasttext as rf
 from scicurate.config import ConfigError
 from scicurate.parsers import pool_input
 from scicurate.pipelines import recall_steps as steps
-from scicurate.recall_records import (Decision, ModelInfo, PoolDoc, RecallDeadLetter, RecallFiltered, RecallRunConfig,
+from scicurate.recall_records import (ModelInfo, PoolDoc, RecallDeadLetter, RecallFiltered, RecallRunConfig,
                                       ScoredDoc)
 
 # ---- the pool reader ---------------------------------------------------------------------------
@@ -152,8 +152,10 @@ def test_summary_reports_purity_and_accounts_for_every_row():
 # ---- end to end ------------------------------------------------------------------------------
 
 _WORDS = {
-    ("physics", "physics.particle_physics"): "quark boson collider gluon hadron muon neutrino lepton",
-    ("physics", "physics.condensed_matter"): "lattice phonon superconductor crystal magnon electron spin band",
+    ("physics", "physics.particle_physics"): "quark boson collider gluon hadron muon neutrino lepton meson "
+                                             "baryon pion kaon detector luminosity jet decay",
+    ("physics", "physics.condensed_matter"): "lattice phonon superconductor crystal magnon electron spin band "
+                                             "fermi insulator topological exciton polaron gap doping",
     ("chemistry", ""): "reagent titration solvent catalyst molecule reaction yield ester",
     ("other", ""): "election football market recipe holiday film stock travel",
 }
@@ -175,9 +177,12 @@ def _labelled(prefix: str, n: int) -> list[dict]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("recall-model")
-    config = rf.RecallConfig(dim=16, bucket=10_000, min_count=1, target_precision=0.9, min_predicted=2)
+    config = rf.RecallConfig(dim=16, bucket=10_000, min_count=1, target_precision=0.9, min_predicted=2,
+                             path_dim=16, path_epoch=25, path_bucket=10_000)
     card = rf.train_recall(_labelled("t", 20), out, validation=_labelled("v", 6), config=config)
     assert card["path_model"]["nodes"] == 2 and all(t["met_target"] for t in card["thresholds"].values())
+    again = rf.train_recall(_labelled("t", 20), out.parent / "again", validation=_labelled("v", 6), config=config)
+    assert again["path_model"]["sha256"] == card["path_model"]["sha256"]       # byte-identical rerun
     return out
 
 
@@ -212,7 +217,7 @@ def _pool(tmp_path: Path) -> Path:
     rows.append({"id": "blank", "text": ""})
     path = tmp_path / "pool.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{cut off\n")
-    (tmp_path / "pool2.jsonl.gz").write_bytes(gzip.compress(b'{"id": "z", "text": "football"}\n')[:-6])
+    (tmp_path / "pool2.jsonl.gz").write_bytes(gzip.compress(b'{"id": "z", "text": "election football market recipe holiday film"}\n')[:-6])
     return tmp_path / "pool*"
 
 
