@@ -18,7 +18,7 @@ import hashlib
 import heapq
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -26,6 +26,9 @@ from scicurate.classifiers import taxonomy as tx
 from scicurate.classifiers.triage import cut_text, load_prompt, page_json, render_messages
 from scicurate.config import ConfigError
 from scicurate.llm.client import ChatRequest, ChatResult
+
+if TYPE_CHECKING:
+    from scicurate.prompts import Prompt
 
 NONE = "none"
 MAX_TEXT_CHARS = 4000
@@ -89,11 +92,14 @@ def prompt_file(domain: str, taxonomy: tx.Taxonomy, version: int = 1) -> str:
 
 # ---- the request and the answer ------------------------------------------------------------
 
-def annotation_request(doc_id: str, text: str, domain: str, *, prompt: str = "",
+def annotation_request(doc_id: str, text: str, domain: str, *, prompt: str | Prompt = "",
                        max_chars: int = MAX_TEXT_CHARS) -> ChatRequest:
     """One text, one domain: key `doc_id|domain`. `prompt` pins `recall_<domain>@N` (newest
-    version when empty)."""
-    loaded = load_prompt(prompt or _newest(prompt_id(domain)))
+    version when empty), or is a loaded `Prompt` (a version under another prompts root, or a
+    refinement candidate not yet written); its id must be the domain's."""
+    loaded = prompt if not isinstance(prompt, str) else load_prompt(prompt or _newest(prompt_id(domain)))
+    if loaded.id != prompt_id(domain):
+        raise ConfigError(f"prompt {loaded.ref} is not the {domain} annotation prompt {prompt_id(domain)}")
     body, _ = cut_text(text, max_chars)
     return ChatRequest(key=f"{doc_id}|{domain}", messages=render_messages(loaded, text=page_json(text=body)),
                        prompt=loaded.ref, json_schema=loaded.output_schema, max_tokens=MAX_TOKENS)

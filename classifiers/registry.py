@@ -6,8 +6,10 @@ separate cheap step (the eval's `--threshold`, a pipeline's filter stage) turns 
 verdict, so thresholds change without re-running the model.
 
 Registered: `recall-fasttext` (`classifiers/recall_fasttext.py`, the taxonomy-recall fastText
-model). The small-LLM classifier comes later in the same issue. A module that provides one
-calls `register_classifier` at import and appends itself to `CLASSIFIER_MODULES`.
+model) and `recall-smollm` (`classifiers/recall_llm.py`, a linear head on a frozen small causal
+LM: SmolLM2-135M on CPU, any local model directory on GPU); `recall-annotator`
+(`classifiers/refine.py`) scores one `recall_<domain>` prompt version as an LLM annotator. A module
+that provides one calls `register_classifier` at import and appends itself to `CLASSIFIER_MODULES`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Callable, Sequence
 from scicurate.config import ConfigError
 
 # Modules that register classifiers when imported. Later issues append theirs here.
-CLASSIFIER_MODULES: tuple[str, ...] = ("scicurate.classifiers.recall_fasttext",)
+CLASSIFIER_MODULES: tuple[str, ...] = ("scicurate.classifiers.recall_fasttext", "scicurate.classifiers.refine",
+                                       "scicurate.classifiers.recall_llm")
 
 
 class DomainClassifier(ABC):
@@ -76,8 +79,9 @@ def get_classifier(name: str, /, **kwargs) -> DomainClassifier:
         registered = ", ".join(names) if names else "(none yet)"
         raise ConfigError(
             f"unknown domain classifier {name!r}; registered: {registered} (recall-fasttext "
-            "takes a model from `scicurate train recall`; the small-LLM classifier of the "
-            "taxonomy-recall issue is not built yet), or score a predictions file with "
+            "takes a model from `scicurate train recall`, recall-smollm one from "
+            "`scicurate train recall-llm`, recall-annotator asks an LLM with a recall_<domain> "
+            "prompt), or score a predictions file with "
             "--predictions FILE.jsonl."
         )
     classifier = _REGISTRY[name](**kwargs)

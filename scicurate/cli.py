@@ -514,13 +514,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     recall = train_sub.add_parser("recall", help="fastText recall model over the taxonomy's target domains, "
                                                  "from a seed or silver labels JSONL")
     train_module.add_recall_arguments(recall)
+    train_module.add_recall_llm_arguments(train_sub.add_parser(
+        "recall-llm", help="small-LLM recall classifier: a linear head on a frozen causal LM (SmolLM2-135M by "
+                           "default), from a seed or silver labels JSONL"))
 
     from scicurate import recall as recall_module
 
-    recall_cmd = sub.add_parser("recall", help="taxonomy recall: silver annotation")
+    recall_cmd = sub.add_parser("recall", help="taxonomy recall: silver annotation and prompt refinement")
     recall_sub = recall_cmd.add_subparsers(dest="recall_command", required=True)
     recall_module.add_arguments(recall_sub.add_parser(
         "annotate", help="silver labels: an LLM (or a seed corpus) labels a pool sample against the taxonomy"))
+    recall_module.add_refine_arguments(recall_sub.add_parser(
+        "refine-prompt", help="revise a recall_<domain> prompt from its validation errors; keep only what scores better"))
 
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
@@ -546,8 +551,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _cmd_report(args)
         if args.command == "recall":
-            return recall_module.run_annotate(args)
+            return recall_module.run_refine(args) if args.recall_command == "refine-prompt" \
+                else recall_module.run_annotate(args)
         if args.command == "train":
+            if args.train_name == "recall-llm":
+                return train_module.run_recall_llm(args)
             return train_module.run_recall(args) if args.train_name == "recall" else train_module.run(args)
         if args.command == "llm":
             return _cmd_llm_serve(args)

@@ -291,11 +291,11 @@ def test_predictions_and_classifier_are_exclusive(files):
 
 def test_unknown_classifier_is_a_clear_config_error(files):
     lab, _ = files
-    assert registry.classifier_names() == ["recall-fasttext"]
+    assert registry.classifier_names() == ["recall-annotator", "recall-fasttext", "recall-smollm"]
     with pytest.raises(ConfigError) as err:
         classify.run(parse("--labels", str(lab), "--classifier", "fasttext"))
     message = str(err.value)
-    assert "'fasttext'" in message and "registered: recall-fasttext" in message
+    assert "'fasttext'" in message and "registered: recall-annotator, recall-fasttext, recall-smollm" in message
     assert "scicurate train recall" in message
 
 
