@@ -7,7 +7,7 @@ Writes `OUT/<name>.json` per benchmark, `OUT/README.md` (a Markdown table) and `
 only and says which issue brings "ours"; it is never given a made-up number.
 
 Baselines now: raw MinerU page parsing, a trafilatura + rules + MinHash-LSH loop, datasketch per-document
-MinHash, raw fastText predict, the bare openai client (vs our LLM layer, on the embedded
+MinHash, raw fastText predict (vs the recall handler and `run recall`), the bare openai client (vs our LLM layer, on the embedded
 llama.cpp server; `bench/llm_layer.py` alone adds tokens/s). Later issues add their "ours"
 side to the same registry.
 """
@@ -152,35 +152,29 @@ def _minhash_ours(rows) -> Side:
                 f"{config.ngram}-gram)", run)
 
 
-_TRAIN_FASTTEXT = """
-import sys, fasttext
-model = fasttext.train_supervised(sys.argv[1], epoch=5, thread=1, seed=1, verbose=0)
-model.save_model(sys.argv[2])
-"""
+def _recall_inputs(corpus: Path):
+    """The labelled dev texts x16 as a pool (Beam start-up, ~14 s, spread over 43k texts), and a
+    recall model trained on half of them (once)."""
+    rows = _texts_inputs(corpus)
+    if rows is None:
+        return None
+    from recall_scoring import prepare
+
+    return prepare(rows, copies=16)
 
 
-def _fasttext_baseline(rows) -> Side:
-    def prepare():
-        import subprocess
+def _recall_side(kind: str) -> Callable[[Any], Side]:
+    """Raw fastText predict on the pool's texts, our RunInference handler, or `run recall`."""
+    def side(state) -> Side:
+        import recall_scoring
 
-        import fasttext
-
-        # A small supervised model trained on the labelled texts (seeded, one thread): no model
-        # download, and predict cost does not depend on what the model knows. It is trained in a
-        # fresh interpreter: after MinerU/onnxruntime ran in this process, fastText's training
-        # hit NaN (its predict is unaffected).
-        work = tempfile.mkdtemp(prefix="bench-ft-")
-        train, model_path = os.path.join(work, "train.txt"), os.path.join(work, "model.bin")
-        with open(train, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(f"__label__{row['domain'].replace(' ', '_')} {' '.join(row['text'].lower().split())}\n")
-        subprocess.run([sys.executable, "-c", _TRAIN_FASTTEXT, train, model_path], check=True, timeout=600)
-        return {"model": fasttext.load_model(model_path), "texts": [" ".join(r["text"].lower().split()) for r in rows]}
-
-    def run(state) -> int:
-        state["model"].predict(state["texts"], k=1)
-        return len(state["texts"])
-    return Side("fasttext predict (supervised, dim 100)", run, prepare)
+        run, label = {
+            "baseline": (recall_scoring.run_baseline, "fastText predict(k=-1) on the pool texts (recall model)"),
+            "handler": (recall_scoring.run_handler, "scicurate RecallScoreHandler.run_inference, batches of 256"),
+            "pipeline": (recall_scoring.run_pipeline, "scicurate run recall --spot-check 0 (FnApiRunner)"),
+        }[kind]
+        return Side(label, lambda _state: run(state))
+    return side
 
 
 def _llm_inputs(_corpus: Path):
@@ -215,8 +209,8 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("pdf_lowcost", "pages", _pdf_inputs, _pdf_baseline, _pdf_ours),
     Benchmark("web_pipeline", "pages", _web_inputs, _web_baseline, _web_ours),
     Benchmark("minhash", "documents", _texts_inputs, _minhash_baseline, _minhash_ours),
-    Benchmark("fasttext_predict", "texts", _texts_inputs, _fasttext_baseline, None,
-              pending="issue 7 (taxonomy recall) brings the domain classifiers"),
+    Benchmark("recall_scoring", "texts", _recall_inputs, _recall_side("baseline"), _recall_side("handler")),
+    Benchmark("recall_pipeline", "texts", _recall_inputs, _recall_side("baseline"), _recall_side("pipeline")),
     Benchmark("llm_layer", "calls", _llm_inputs, _llm_side("baseline", False), _llm_side("ours", False)),
     Benchmark("llm_layer_json", "calls", _llm_inputs, _llm_side("baseline", True), _llm_side("ours", True)),
 ]
