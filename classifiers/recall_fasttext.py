@@ -194,7 +194,9 @@ class RecallModel:
     """A trained recall model and its thresholds: `scores(texts)` -> {label: P} per text;
     `decide(scores)` -> the best target domain over its threshold, or `other`."""
 
-    def __init__(self, model_dir: str | Path) -> None:
+    def __init__(self, model_dir: str | Path, *, domain_model: bool = True) -> None:
+        """`domain_model=False` loads the card and the path model only (for a stage that
+        places texts already decided: the domain model is the large file)."""
         model_dir = Path(model_dir)
         card_path = model_dir / CARD_FILE
         if not card_path.is_file() or not (model_dir / MODEL_FILE).is_file():
@@ -205,13 +207,15 @@ class RecallModel:
         self.thresholds = {d: float(t["threshold"]) for d, t in (self.card.get("thresholds") or {}).items()}
         self.name = f"recall-fasttext-{self.card['model_sha256'][:12]}"
         self.precision = {d: float(t["precision"]) for d, t in (self.card.get("thresholds") or {}).items()}
-        self._model = _load_fasttext_model(model_dir / MODEL_FILE)
+        self._model = _load_fasttext_model(model_dir / MODEL_FILE) if domain_model else None
         self._paths = _load_fasttext_model(model_dir / PATHS_FILE) if self.card.get("path_model") else None
         self._taxonomy = tx.default()
 
     def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not texts:
             return []
+        if self._model is None:
+            raise RuntimeError("this RecallModel was loaded with domain_model=False")
         lines = [normalise_for_fasttext(t, self.max_chars) for t in texts]
         labels, probs = self._model.predict(lines, k=-1, threshold=0.0)
         out = []
@@ -367,6 +371,13 @@ class RecallClassifier(DomainClassifier):
         self.labels = self._model.labels
         if not self._fixed_name:
             self.name = self._model.name
+
+    def decide(self, scores: dict[str, float]) -> str:
+        """The card's thresholds on one text's scores (what `run recall` applies): the best target
+        over its threshold, else `other`. `eval classify --decide` uses it instead of argmax."""
+        if self._model is None:
+            raise RuntimeError("load() must run before decide()")
+        return self._model.decide(scores)
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if self._model is None:

@@ -439,6 +439,13 @@ class RecallLLMClassifier(DomainClassifier):
         if not self._fixed_name:
             self.name = self._model.name
 
+    def decide(self, scores: dict[str, float]) -> str:
+        """The card's thresholds on one text's scores (what `run recall` applies): the best target
+        over its threshold, else `other`. `eval classify --decide` uses it instead of argmax."""
+        if self._model is None:
+            raise RuntimeError("load() must run before decide()")
+        return self._model.decide(scores)
+
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if self._model is None:
             raise RuntimeError("load() must run before predict()")

@@ -11,6 +11,7 @@ the iterative rule, and a deterministic sample per domain is re-labelled by the 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import apache_beam as beam
@@ -95,7 +96,15 @@ class RecallScoreHandler(ModelHandler[str, PredictionResult, Any]):
 
 class PathHandler(RecallScoreHandler):
     """RunInference handler: (text, domain) -> PredictionResult(..., (path, score)) from the
-    model's path model; `(domain,)` when it has none."""
+    model's path model; `(domain,)` when it has none (or the model is a small-LLM one). Loads
+    the path model alone, not the domain model again."""
+
+    def load_model(self):
+        from scicurate.classifiers.recall_fasttext import CARD_FILE, RecallModel, load_recall_model
+
+        if (Path(self.model_dir) / CARD_FILE).is_file():
+            return RecallModel(self.model_dir, domain_model=False)
+        return load_recall_model(self.model_dir)
 
     def run_inference(self, batch: Sequence[tuple[str, str]], model, inference_args: Optional[dict[str, Any]] = None
                       ) -> Iterable[PredictionResult]:

@@ -144,6 +144,18 @@ def test_cli_train_recall_then_eval_classify_with_the_model(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["summary"]["source"].startswith("classifier recall-fasttext-")
     assert report["summary"]["macro_f1.ood"] == 1.0          # the held-out split, scored separately
+    # the card's thresholds instead of argmax; gold labels outside the targets become `other`
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_text("".join(json.dumps(dict(r, domain="non_science" if r["domain"] == "other" else r["domain"]))
+                               + "\n" for r in rows))
+    rc = cli.main(["eval", "classify", "--labels", str(renamed), "--classifier", "recall-fasttext",
+                   "--classifier-option", f"model_dir={out}", "--decide", "--targets-only", "--json"])
+    decided = json.loads(capsys.readouterr().out)
+    assert rc == 0 and decided["summary"]["macro_f1.ood"] == 1.0
+    assert any("--decide" in n for n in decided["notes"]) and any("--targets-only" in n for n in decided["notes"])
+    rc = cli.main(["eval", "classify", "--labels", str(renamed), "--classifier", "recall-fasttext",
+                   "--classifier-option", f"model_dir={out}", "--json"])
+    assert json.loads(capsys.readouterr().out)["summary"]["macro_f1.ood"] < 1.0   # non_science != other
     # a row without text, an unknown split or a bad share: exit status 2 with the reason
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "domain": "physics"}) + "\n")

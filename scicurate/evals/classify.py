@@ -336,8 +336,14 @@ def read_predictions(path: str | Path) -> dict[str, Prediction]:
     return predictions
 
 
-def predict_with_classifier(classifier: Any, labels: Sequence[LabeledText]) -> dict[str, Prediction]:
-    """Load `classifier` (a `DomainClassifier`), score every labelled text, predict the top label."""
+def predict_with_classifier(classifier: Any, labels: Sequence[LabeledText], *, decide: bool = False
+                            ) -> dict[str, Prediction]:
+    """Load `classifier` (a `DomainClassifier`), score every labelled text, predict the top label
+    (or, with `decide`, the label of the classifier's own `decide(scores)`: a recall model's
+    card thresholds)."""
+    if decide and not callable(getattr(classifier, "decide", None)):
+        raise ConfigError(f"--decide: classifier {getattr(classifier, 'name', classifier)!r} has no thresholds "
+                          "of its own (only the recall classifiers do); use --threshold")
     no_text = [item.id for item in labels if item.text is None]
     if no_text:
         raise ConfigError(f"--classifier needs a 'text' on every labelled line; {len(no_text)} lack one "
@@ -352,8 +358,19 @@ def predict_with_classifier(classifier: Any, labels: Sequence[LabeledText]) -> d
         clean = _scores(scores, f"classifier {classifier.name!r} on {item.id!r}")
         if clean is None:
             raise ValueError(f"classifier {classifier.name!r} returned no scores for {item.id!r}")
-        predictions[item.id] = Prediction(item.id, argmax_label(clean), clean)
+        predictions[item.id] = Prediction(item.id, classifier.decide(clean) if decide else argmax_label(clean), clean)
     return predictions
+
+
+def collapse_to_targets(labels: Sequence[LabeledText]) -> list[LabeledText]:
+    """Gold labels onto what the recall classifiers predict: a taxonomy target (a level-1 id, or
+    any id under it) stays its level-1 id, anything else (non_science, other_non_target, a
+    non-target science) becomes `other`."""
+    from scicurate.classifiers import taxonomy as tx
+    from scicurate.classifiers.recall_fasttext import to_label
+
+    tree = tx.default()
+    return [LabeledText(item.id, to_label(item.domain, tree), item.split, item.text) for item in labels]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +481,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float,
                         help="re-decide scored predictions: top label if its score >= THRESHOLD, "
                              "else --abstain-label")
+    parser.add_argument("--decide", action="store_true",
+                        help="predict with the classifier's own thresholds (a recall model's card) instead of argmax")
+    parser.add_argument("--targets-only", action="store_true",
+                        help="map gold labels onto the six target domains or `other`, as recall classifiers predict")
     parser.add_argument("--abstain-label", default=ABSTAIN,
                         help=f"label below --threshold (default {ABSTAIN}: always wrong); "
                              "a real label such as non_science maps low confidence to it")
@@ -494,12 +515,22 @@ def run(args: argparse.Namespace) -> EvalReport:
 
         classifier = get_classifier(classifier_name, **_classifier_options(getattr(args, "classifier_option", None) or []))
         labels = read_labels(args.labels)
-        predictions = predict_with_classifier(classifier, labels)
+        if getattr(args, "targets_only", False):
+            labels = collapse_to_targets(labels)
+        predictions = predict_with_classifier(classifier, labels, decide=getattr(args, "decide", False))
         source = f"classifier {classifier.name}"
+        if getattr(args, "decide", False):
+            notes.append("--decide: each text's label is the classifier's own decision (card thresholds), not the argmax")
     else:
+        if getattr(args, "decide", False):
+            raise ConfigError("--decide needs --classifier (a predictions file has no thresholds)")
         labels = read_labels(args.labels)
+        if getattr(args, "targets_only", False):
+            labels = collapse_to_targets(labels)
         predictions = read_predictions(predictions_path)
         source = f"predictions {predictions_path}"
+    if getattr(args, "targets_only", False):
+        notes.append("--targets-only: gold labels mapped onto the six target domains, everything else `other`")
     if threshold is not None:
         predictions, unscored = apply_threshold(predictions, threshold, abstain_label)
         notes.append(f"--threshold {threshold:g}: scored predictions re-decided as the top label if its "
