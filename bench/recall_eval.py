@@ -154,11 +154,11 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "recall_eval.json"))
     parser.add_argument("--pool-run", action="store_true")
     args = parser.parse_args()
-    path = Path(args.corpus) / "text" / "labeled_texts.dev.jsonl"
-    if not path.is_file():
-        print(f"no {path}: nothing to measure", file=sys.stderr)
+    from recall_scoring import dev_rows
+
+    rows = dev_rows(args.corpus)
+    if rows is None:
         return 0
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     work = Path(tempfile.mkdtemp(prefix="recall-eval-"))
     results = {}
     for setting in SETTINGS:

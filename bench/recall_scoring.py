@@ -83,16 +83,23 @@ def run_pipeline(state: dict) -> int:
     return summary["inputs"]
 
 
+def dev_rows(corpus: str | Path) -> list[dict] | None:
+    """The labelled dev texts, or None (said on stderr) without the corpus."""
+    path = Path(corpus) / "text" / "labeled_texts.dev.jsonl"
+    if not path.is_file():
+        print(f"no {path}: nothing to measure", file=sys.stderr)
+        return None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpus"))
     args = parser.parse_args()
-    path = Path(args.corpus) / "text" / "labeled_texts.dev.jsonl"
-    if not path.is_file():
-        print(f"no {path}: nothing to measure", file=sys.stderr)
+    rows = dev_rows(args.corpus)
+    if rows is None:
         return 0
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     state = prepare(rows, args.copies)
     for label, fn in (("raw predict", run_baseline), ("handler", run_handler), ("pipeline", run_pipeline)):
         started = time.perf_counter()

@@ -190,6 +190,12 @@ def choose_threshold(domain: str, scores: Sequence[float], gold: Sequence[bool],
     return Threshold(domain, below[value], round(precision, 4), round(recall, 4), predicted, support, False)
 
 
+def decide_with(thresholds: Mapping[str, float], scores: Mapping[str, float]) -> str:
+    """The target of highest score at or over its threshold, else `other` (no threshold: never)."""
+    passing = [(s, d) for d, s in scores.items() if d != OTHER and s >= thresholds.get(d, 1.01)]
+    return max(passing)[1] if passing else OTHER
+
+
 class RecallModel:
     """A trained recall model and its thresholds: `scores(texts)` -> {label: P} per text;
     `decide(scores)` -> the best target domain over its threshold, or `other`."""
@@ -225,8 +231,7 @@ class RecallModel:
         return out
 
     def decide(self, scores: dict[str, float]) -> str:
-        passing = [(s, d) for d, s in scores.items() if d != OTHER and s >= self.thresholds.get(d, 1.01)]
-        return max(passing)[1] if passing else OTHER
+        return decide_with(self.thresholds, scores)
 
     def paths(self, texts: Sequence[str], domains: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
         """The taxonomy path of each text within its (already decided) domain: the best-scoring
@@ -351,38 +356,62 @@ def _train_path_model(rows: Sequence[Mapping[str, Any]], out_dir: Path, config: 
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
 
 
-class RecallClassifier(DomainClassifier):
-    """`recall-fasttext` in the classifier registry: `scicurate eval classify --classifier
-    recall-fasttext --classifier-option model_dir=DIR` scores a labels file with a model from
-    `scicurate train recall`. Scores only (one per label, `other` included); thresholds are the
-    card's, applied by `RecallModel.decide` or the eval's `--threshold`."""
+class RecallClassifierShell(DomainClassifier):
+    """What the recall classifiers share in the registry: a model directory, a name taken from
+    the loaded model unless given, scores from `predict`, the card's thresholds from `decide`.
+    A subclass opens its model in `_open()` and may score differently in `_score`."""
+
+    kind = ""
 
     def __init__(self, model_dir: str = "", name: str = "") -> None:
-        if not model_dir:
-            raise ConfigError("recall-fasttext needs --classifier-option model_dir=DIR (a `scicurate train recall` output)")
         self.model_dir = model_dir
-        self.name = name or "recall-fasttext"
+        self.name = name or self.kind
         self._fixed_name = bool(name)
         self.labels: tuple[str, ...] = ()
-        self._model: RecallModel | None = None
+        self._model: Any = None
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        return self._model.scores(texts)
 
     def load(self) -> None:
-        self._model = RecallModel(self.model_dir)
+        self._model = self._open()
         self.labels = self._model.labels
         if not self._fixed_name:
             self.name = self._model.name
 
+    def _loaded(self) -> Any:
+        if self._model is None:
+            raise RuntimeError("load() must run before predict() or decide()")
+        return self._model
+
     def decide(self, scores: dict[str, float]) -> str:
         """The card's thresholds on one text's scores (what `run recall` applies): the best target
         over its threshold, else `other`. `eval classify --decide` uses it instead of argmax."""
-        if self._model is None:
-            raise RuntimeError("load() must run before decide()")
-        return self._model.decide(scores)
+        return self._loaded().decide(scores)
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        if self._model is None:
-            raise RuntimeError("load() must run before predict()")
-        return self._model.scores(texts)
+        self._loaded()
+        return self._score(texts)
+
+
+class RecallClassifier(RecallClassifierShell):
+    """`recall-fasttext` in the classifier registry: `scicurate eval classify --classifier
+    recall-fasttext --classifier-option model_dir=DIR` scores a labels file with a model from
+    `scicurate train recall`. Scores only (one per label, `other` included); thresholds are the
+    card's, applied by `decide` (`eval classify --decide`) or the eval's `--threshold`."""
+
+    kind = "recall-fasttext"
+
+    def __init__(self, model_dir: str = "", name: str = "") -> None:
+        if not model_dir:
+            raise ConfigError("recall-fasttext needs --classifier-option model_dir=DIR (a `scicurate train recall` output)")
+        super().__init__(model_dir, name)
+
+    def _open(self) -> RecallModel:
+        return RecallModel(self.model_dir)
 
 
 register_classifier("recall-fasttext", RecallClassifier)

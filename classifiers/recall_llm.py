@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from scicurate.classifiers import taxonomy as tx
-from scicurate.classifiers.recall_fasttext import OTHER, choose_threshold, labels_of
-from scicurate.classifiers.registry import DomainClassifier, register_classifier
+from scicurate.classifiers.recall_fasttext import OTHER, RecallClassifierShell, choose_threshold, decide_with, labels_of
+from scicurate.classifiers.registry import register_classifier
 from scicurate.config import ConfigError
 
 SMOLLM2 = "smollm2"
@@ -404,16 +404,17 @@ class RecallLLMModel:
         return _head_scores(self._torch, self._head, features, self.labels)
 
     def decide(self, scores: dict[str, float]) -> str:
-        passing = [(s, d) for d, s in scores.items() if d != OTHER and s >= self.thresholds.get(d, 1.01)]
-        return max(passing)[1] if passing else OTHER
+        return decide_with(self.thresholds, scores)
 
 
-class RecallLLMClassifier(DomainClassifier):
+class RecallLLMClassifier(RecallClassifierShell):
     """`recall-smollm` in the classifier registry: `scicurate eval classify --classifier
     recall-smollm --classifier-option model_dir=DIR` scores a labels file with a head from
     `scicurate train recall-llm` (options base_model=, device=, dtype=, batch_size=, progress=N
     override the card). Scores only (one per label, `other` included); thresholds are the
     card's, applied by `RecallLLMModel.decide` or the eval's `--threshold`."""
+
+    kind = "recall-smollm"
 
     def __init__(self, model_dir: str = "", base_model: str = "", device: str = "", dtype: str = "",
                  batch_size: str = "", progress: str = "256", name: str = "") -> None:
@@ -426,29 +427,14 @@ class RecallLLMClassifier(DomainClassifier):
         except ValueError:
             raise ConfigError(f"recall-smollm: batch_size and progress take integers; got {batch_size!r}, "
                               f"{progress!r}") from None
-        self.model_dir, self.base_model, self.device, self.dtype = model_dir, base_model, device, dtype
-        self.name = name or "recall-smollm"
-        self._fixed_name = bool(name)
-        self.labels: tuple[str, ...] = ()
-        self._model: RecallLLMModel | None = None
+        super().__init__(model_dir, name)
+        self.base_model, self.device, self.dtype = base_model, device, dtype
 
-    def load(self) -> None:
-        self._model = RecallLLMModel(self.model_dir, base_model=self.base_model or None, device=self.device or None,
-                                     dtype=self.dtype or None, batch_size=self.batch_size)
-        self.labels = self._model.labels
-        if not self._fixed_name:
-            self.name = self._model.name
+    def _open(self) -> "RecallLLMModel":
+        return RecallLLMModel(self.model_dir, base_model=self.base_model or None, device=self.device or None,
+                              dtype=self.dtype or None, batch_size=self.batch_size)
 
-    def decide(self, scores: dict[str, float]) -> str:
-        """The card's thresholds on one text's scores (what `run recall` applies): the best target
-        over its threshold, else `other`. `eval classify --decide` uses it instead of argmax."""
-        if self._model is None:
-            raise RuntimeError("load() must run before decide()")
-        return self._model.decide(scores)
-
-    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        if self._model is None:
-            raise RuntimeError("load() must run before predict()")
+    def _score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         return self._model.scores(texts, progress_every=self.progress)
 
 

@@ -313,10 +313,8 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
         return 2
     options = pipeline_options(beam_args)
     uses_llm = config.agent
-    if uses_llm and "embedded" in (config.llm.backend, config.rewrite_llm.backend) and not workers_are_local(options):
-        raise ConfigError("the embedded model runs on this machine, which the workers of "
-                          f"{runner_name(options)} cannot reach: pass --llm-endpoint URL --llm-model NAME "
-                          "(or --no-agent)")
+    require_reachable_llm(uses_llm and "embedded" in (config.llm.backend, config.rewrite_llm.backend), options,
+                          "--no-agent")
     if args.extract_workers is None and workers_are_local(options):
         # a local run is one Beam worker: give its extractor this machine's CPUs (a cluster
         # worker keeps one child per DoFn, its runner already runs one DoFn per core)
@@ -354,6 +352,17 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
         "scicurate_version": __version__,
     })
     return _print_summary(args.output, ("written", "filtered", "dead_letter"))
+
+
+def require_reachable_llm(uses_embedded: bool, options, off_flag: str) -> None:
+    """The embedded model server runs on this machine: fail at start-up when the runner's
+    workers are elsewhere, naming the flags that fix it."""
+    from scicurate.runner import runner_name, workers_are_local
+
+    if uses_embedded and not workers_are_local(options):
+        raise ConfigError("the embedded model runs on this machine, which the workers of "
+                          f"{runner_name(options)} cannot reach: pass --llm-endpoint URL --llm-model NAME "
+                          f"(or {off_flag})")
 
 
 def _preflight_web(config) -> None:

@@ -93,11 +93,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.io.filesystems import FileSystems
 
     from scicurate import __version__
-    from scicurate.cli import _print_summary, _write_run_info
+    from scicurate.cli import _print_summary, _write_run_info, require_reachable_llm
     from scicurate.llm.client import check_endpoint
     from scicurate.llm.embedded import serving
     from scicurate.pipelines import recall as recall_pipeline
-    from scicurate.runner import pipeline_options, runner_name, workers_are_local
+    from scicurate.runner import pipeline_options, runner_name
 
     config = recall_config(args)
     matches = FileSystems.match([args.input])[0].metadata_list
@@ -105,10 +105,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
         return 2
     options = pipeline_options(beam_args)
-    if config.spot_check and config.llm.backend == "embedded" and not workers_are_local(options):
-        raise ConfigError("the embedded model runs on this machine, which the workers of "
-                          f"{runner_name(options)} cannot reach: pass --llm-endpoint URL --llm-model NAME "
-                          "(or --spot-check 0)")
+    require_reachable_llm(bool(config.spot_check) and config.llm.backend == "embedded", options, "--spot-check 0")
     held = config.held_back()
     print(f"scicurate: {len(matches)} pool files; models {', '.join(m.name for m in config.models)} "
           f"(combine {config.combine}); recalling {', '.join(d for d in config.targets() if d not in held) or 'nothing'}"
