@@ -87,7 +87,8 @@ def evaluate(setting: str, rows: list[dict], work: Path) -> dict:
     config = RecallRunConfig(models=(info,), spot_check=0)
     model = rf.load_recall_model(model_dir)
     scores = model.scores([r["text"] for r in held])
-    decided = [steps.decide(ScoredDoc(PoolDoc(str(r["id"]), "", "", "", ""), ((model.name, s),)), config).domain
+    table = steps.threshold_table(config)
+    decided = [steps.decide(ScoredDoc(PoolDoc(str(r["id"]), "", "", "", ""), ((model.name, s),)), config, table).domain
                for r, s in zip(held, scores)]
     gold = [rf.to_label(r["domain"], tree) for r in held]
     out: dict = {"train_rows": len(train), "validation_rows": len(val), "held_out_rows": len(held),

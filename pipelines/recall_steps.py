@@ -10,7 +10,6 @@ the iterative rule, and a deterministic sample per domain is re-labelled by the 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
@@ -21,6 +20,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.pvalue import TaggedOutput
 
 from scicurate.parsers import pool_input
+from scicurate.pipelines.inference import failed_examples
 from scicurate.pipelines.summary import CountSummary
 from scicurate.recall_records import (Decision, ModelInfo, PoolDoc, RecallDeadLetter, RecallFiltered, RecalledDoc,
                                       RecallRunConfig, ScoredDoc, SeedCandidate, SpotCheck, UrlDomainStats)
@@ -127,26 +127,49 @@ def add_scores(item) -> ScoredDoc:
 
 # ---- thresholds (a separate stage: scores are never recomputed to change them) ----------------
 
-def decide(scored: ScoredDoc, config: RecallRunConfig) -> Decision:
+ThresholdTable = tuple[tuple[str, ...], tuple[Mapping[str, Optional[float]], ...]]
+
+
+def threshold_table(config: RecallRunConfig) -> ThresholdTable:
+    """The run's targets and, per model, each target's threshold (None: held back), resolved
+    from the cards and overrides once instead of for every text."""
+    targets = config.targets()
+    return targets, tuple({d: config.threshold(m, d) for d in targets} for m in config.models)
+
+
+def decide(scored: ScoredDoc, config: RecallRunConfig, table: ThresholdTable | None = None) -> Decision:
     """Apply the run's thresholds to one text's scores (`config.models[i]` scored
-    `scored.scores[i]`). A target passes a model when its score is at or over that model's
-    threshold; with `combine=all` every model must pass it, with `any` one. The recalled domain
-    is the passing target of highest mean score (ties: the smaller id)."""
+    `scored.scores[i]`; `table` is `threshold_table(config)`, computed here when not given). A
+    target passes a model when its score is at or over that model's threshold; with
+    `combine=all` every model must pass it, with `any` one. The recalled domain is the passing
+    target of highest mean score (ties: the smaller id)."""
     if len(scored.scores) != len(config.models):
         raise ValueError(f"{scored.doc.doc_id}: {len(scored.scores)} score sets for {len(config.models)} models")
-    targets = config.targets()
+    targets, limits = table or threshold_table(config)
     mean = {d: sum(s.get(d, 0.0) for _, s in scored.scores) / len(scored.scores) for d in targets}
     passing = []
     for domain in targets:
-        votes = []
-        for model, (_, scores) in zip(config.models, scored.scores):
-            threshold = config.threshold(model, domain)
-            votes.append(threshold is not None and scores.get(domain, 0.0) >= threshold)
+        votes = [limit[domain] is not None and scores.get(domain, 0.0) >= limit[domain]
+                 for limit, (_, scores) in zip(limits, scored.scores)]
         if (all(votes) if config.combine == "all" else any(votes)):
             passing.append(domain)
     best_domain = min(targets, key=lambda d: (-mean[d], d)) if targets else ""
     domain = min(passing, key=lambda d: (-mean[d], d)) if passing else ""
     return Decision(scored, domain, tuple(sorted(passing)), best_domain, round(mean.get(best_domain, 0.0), 6))
+
+
+class ApplyThresholds(beam.DoFn):
+    """ScoredDoc -> Decision, with the threshold table built once per DoFn instance."""
+
+    def __init__(self, config: RecallRunConfig) -> None:
+        self.config = config
+        self.table: ThresholdTable | None = None
+
+    def setup(self) -> None:
+        self.table = threshold_table(self.config)
+
+    def process(self, scored: ScoredDoc) -> Iterator[Decision]:
+        yield decide(scored, self.config, self.table)
 
 
 def split_decision(decision: Decision) -> Iterator[Any]:
@@ -229,9 +252,11 @@ def seed_candidates(decision: Decision, hot: Mapping[str, UrlDomainStats], round
 # ---- the LLM spot-check of recalled texts ----------------------------------------------------
 
 def spot_key(recalled: RecalledDoc, seed: int) -> tuple[str, tuple[str, str, str]]:
+    """(domain, (sample key, id, text)): the key is annotate's pool-sample key, blake2b(seed, id)."""
+    from scicurate.classifiers.annotate import sample_key
+
     doc = recalled.decision.scored.doc
-    key = hashlib.blake2b(f"{seed}\x00{doc.doc_id}".encode("utf-8"), digest_size=8).hexdigest()
-    return recalled.decision.domain, (key, doc.doc_id, doc.text)
+    return recalled.decision.domain, (sample_key(doc.doc_id, seed).hex(), doc.doc_id, doc.text)
 
 
 def spot_check_requests(element) -> Iterator[tuple[tuple[str, str], Any]]:
@@ -258,14 +283,9 @@ def spot_check_row(item) -> SpotCheck:
     return SpotCheck(doc_id, domain, verdict, answer.path, "", answer.prompt, answer.model)
 
 
-def _failed_examples(failure) -> tuple[list, BaseException | str]:
-    batch, exc = failure if isinstance(failure, tuple) else (getattr(failure, "example", []), failure)
-    return (batch if isinstance(batch, list) else [batch]), exc
-
-
 def failed_spot_checks(failure) -> Iterator[SpotCheck]:
     """A batch RunInference gave up on -> one failed SpotCheck per request in it."""
-    examples, exc = _failed_examples(failure)
+    examples, exc = failed_examples(failure)
     for example in examples:
         try:
             (domain, doc_id), _request = example
@@ -278,7 +298,7 @@ def failed_spot_checks(failure) -> Iterator[SpotCheck]:
 def failed_scores(failure, stage: str) -> Iterator[RecallDeadLetter]:
     """A batch a model raised on (a bug or a broken model, not a bad text) -> one dead letter
     per text in it, so the run goes on and the texts are accounted for."""
-    examples, exc = _failed_examples(failure)
+    examples, exc = failed_examples(failure)
     for example in examples:
         try:
             item, _text = example
@@ -373,25 +393,19 @@ def _validation_precision(config: RecallRunConfig, domain: str) -> float | None:
 
 
 def model_info(model_dir: str) -> ModelInfo:
-    """Read a model's card on the driver: name, labels, thresholds, precision, target met."""
-    from scicurate.classifiers.recall_fasttext import load_recall_model
+    """Read a model's card on the driver, without loading the model: name, labels, thresholds,
+    precision, target met. A small-LLM card's base model must be on this machine's disk too."""
+    from scicurate.classifiers.recall_fasttext import read_recall_card
 
-    model = load_recall_model(model_dir)
-    card_thresholds = model.card.get("thresholds") or {}
+    card, name = read_recall_card(model_dir)
+    if card.get("base_model"):          # only small-LLM cards name a backbone
+        from scicurate.classifiers.recall_llm import resolve_base_model
+
+        resolve_base_model(card["base_model"]["path"])
+    card_thresholds = card.get("thresholds") or {}
     return ModelInfo(
-        model_dir=str(model_dir), name=model.name, labels=tuple(model.labels),
+        model_dir=str(model_dir), name=name, labels=tuple(card["labels"]),
         thresholds=tuple(sorted((d, float(t["threshold"])) for d, t in card_thresholds.items())),
         precision=tuple(sorted((d, float(t["precision"])) for d, t in card_thresholds.items())),
         met_target=tuple(sorted((d, bool(t.get("met_target", False))) for d, t in card_thresholds.items())),
-        has_paths=bool(model.card.get("path_model")),
     )
-
-
-def recall_config_dict(config: RecallRunConfig) -> dict[str, Any]:
-    """The config as summary.json records it (models by directory and name)."""
-    import dataclasses
-
-    out = dataclasses.asdict(config)
-    out["targets"] = list(config.targets())
-    out["held_back"] = config.held_back()
-    return out

@@ -24,6 +24,7 @@ from scicurate.classifiers import triage
 from scicurate.classifiers import web_rules
 from scicurate.dedup.exact import text_hash
 from scicurate.parsers import html_extract, web_clean, web_input
+from scicurate.pipelines.inference import failed_examples
 from scicurate.pipelines.summary import CountSummary
 from scicurate.records import LlmUsage
 from scicurate.web_config import WebConfig
@@ -434,8 +435,7 @@ def tag_row(item) -> TagRow:
 
 def failed_tag_rows(failure, prompt: str) -> Iterator[TagRow]:
     """RunInference raised on a batch (a bug, not a bad answer): every page of it is a tag failure."""
-    batch, exc = failure if isinstance(failure, tuple) else (getattr(failure, "example", []), failure)
-    examples = batch if isinstance(batch, list) else [batch]
+    examples, exc = failed_examples(failure)
     for example in examples:
         try:
             (domain, page_id, url, text), _request = example
@@ -574,8 +574,8 @@ def apply_rewrite(item, config: WebConfig) -> WebDoc:
 
 
 def failed_rewrites(failure) -> Iterator[WebDoc]:
-    batch, exc = failure if isinstance(failure, tuple) else (getattr(failure, "example", []), failure)
-    for example in batch if isinstance(batch, list) else [batch]:
+    examples, exc = failed_examples(failure)
+    for example in examples:
         try:
             doc, _request = example
         except (TypeError, ValueError):

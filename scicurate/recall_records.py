@@ -31,7 +31,6 @@ class ModelInfo:
     thresholds: tuple[tuple[str, float], ...]          # (domain, threshold)
     precision: tuple[tuple[str, float], ...]           # (domain, validation precision at it)
     met_target: tuple[tuple[str, bool], ...]           # (domain, threshold reached the target precision)
-    has_paths: bool = False
 
 
 @dataclass(frozen=True, slots=True)
