@@ -12,13 +12,14 @@ fixed seed). Pure Python plus fastText; the Beam shell and the CLI come with `ru
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from scicurate.classifiers import taxonomy as tx
 from scicurate.classifiers.registry import DomainClassifier, register_classifier
@@ -204,6 +205,16 @@ def decide_with(thresholds: Mapping[str, float], scores: Mapping[str, float]) ->
     return max(passing)[1] if passing else OTHER
 
 
+def _label_scores(model: Any, labels: Sequence[str], max_chars: int, texts: Sequence[str]) -> list[dict[str, float]]:
+    """A loaded fastText ova model's {label: P} (6 decimals, every label) for each text."""
+    predicted, probs = model.predict([normalise_for_fasttext(t, max_chars) for t in texts], k=-1, threshold=0.0)
+    out = []
+    for names, values in zip(predicted, probs):
+        got = {n[len(_LABEL):]: min(1.0, float(v)) for n, v in zip(names, values)}
+        out.append({label: round(got.get(label, 0.0), 6) for label in labels})
+    return out
+
+
 class RecallModel:
     """A trained recall model and its thresholds: `scores(texts)` -> {label: P} per text;
     `decide(scores)` -> the best target domain over its threshold, or `other`."""
@@ -227,13 +238,7 @@ class RecallModel:
             return []
         if self._model is None:
             raise RuntimeError("this RecallModel was loaded with domain_model=False")
-        lines = [normalise_for_fasttext(t, self.max_chars) for t in texts]
-        labels, probs = self._model.predict(lines, k=-1, threshold=0.0)
-        out = []
-        for names, values in zip(labels, probs):
-            got = {n[len(_LABEL):]: min(1.0, float(v)) for n, v in zip(names, values)}
-            out.append({label: round(got.get(label, 0.0), 6) for label in self.labels})
-        return out
+        return _label_scores(self._model, self.labels, self.max_chars, texts)
 
     def decide(self, scores: dict[str, float]) -> str:
         return decide_with(self.thresholds, scores)
@@ -292,61 +297,89 @@ def load_recall_model(model_dir: str | Path):
     read_recall_card(model_dir)          # raises the ConfigError that says what to train
 
 
+def usable_rows(rows: Iterable[dict]) -> list[dict]:
+    """Rows with a non-empty text; silver rows with `complete` false (a failed answer, so their
+    negatives are unknown) are left out."""
+    return [r for r in rows if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)]
+
+
+def label_counts(label_sets: Iterable[Sequence[str]]) -> dict[str, int]:
+    """Rows per label (sorted); fewer than two labels is a ConfigError: nothing to separate."""
+    counts: dict[str, int] = {}
+    rows = 0
+    for labels in label_sets:
+        rows += 1
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    if len(counts) < 2:
+        raise ConfigError(f"cannot train a recall model on {rows} rows with labels {counts}: it needs two labels")
+    return dict(sorted(counts.items()))
+
+
+def validation_thresholds(labels: Sequence[str], scored: Sequence[Mapping[str, float]],
+                          gold: Sequence[Sequence[str]], *, target_precision: float, min_predicted: int,
+                          prior: float | None = None) -> dict[str, dict[str, Any]]:
+    """The card's `thresholds`: `choose_threshold` for every target label on validation scores."""
+    return {d: asdict(choose_threshold(d, [s[d] for s in scored], [d in g for g in gold],
+                                       target_precision=target_precision, min_predicted=min_predicted, prior=prior))
+            for d in labels if d != OTHER}
+
+
+def _fasttext_lines(examples: Iterable[tuple[Sequence[str], str]], max_chars: int) -> bytes:
+    """fastText training lines: every label of a row, then its normalised text."""
+    return "".join(" ".join(_LABEL + label for label in labels) + f" {normalise_for_fasttext(text, max_chars)}\n"
+                   for labels, text in examples).encode("utf-8")
+
+
+@contextlib.contextmanager
+def _training_file(payload: bytes, prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        path = Path(tmp) / "train.txt"
+        path.write_bytes(payload)
+        yield path
+
+
 def train_recall(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),
                  config: RecallConfig = RecallConfig(), taxonomy: tx.Taxonomy | None = None) -> dict[str, Any]:
     """Train `recall.bin` in out_dir from rows {"id", "text", "domain"} (`domain` a label or a
     list of labels; silver rows with `complete` false are left out); choose per-domain
     thresholds on `validation` rows (same shape) when given; write and return the card."""
     taxonomy = taxonomy or tx.default()
-    rows_kept = sorted((r for r in rows if isinstance(r.get("text"), str) and r["text"].strip()
-                        and r.get("complete", True)), key=lambda r: str(r["id"]))
-    examples = [(str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in rows_kept]
-    counts: dict[str, int] = {}
-    for _, labels, _ in examples:
-        for label in labels:
-            counts[label] = counts.get(label, 0) + 1
-    if len(counts) < 2:
-        raise ConfigError(f"cannot train a recall model on {len(examples)} rows with labels {counts}: it needs two labels")
+    rows_kept = sorted(usable_rows(rows), key=lambda r: str(r["id"]))
+    examples = [(labels_of(r, taxonomy), r["text"]) for r in rows_kept]
+    counts = label_counts(labels for labels, _ in examples)
+    held = usable_rows(validation)
+    if held and config.pool_prior is not None and all(OTHER not in labels_of(r, taxonomy) for r in held):
+        raise ConfigError("pool_prior needs negatives (rows labelled outside the target domains) in the "
+                          "validation rows: without them no false-positive rate can be measured")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = "".join(" ".join(_LABEL + label for label in labels) + f" {normalise_for_fasttext(text, config.max_chars)}\n"
-                      for _, labels, text in examples).encode("utf-8")
-    with tempfile.TemporaryDirectory(prefix="scicurate-recall-") as tmp:
-        train_path = Path(tmp) / "train.txt"
-        train_path.write_bytes(payload)
+    payload = _fasttext_lines(examples, config.max_chars)
+    with _training_file(payload, "scicurate-recall-") as train_path:
         _train_in_fresh_process("recall", train_path, out_dir / MODEL_FILE, config.fasttext_params())
-    path_model = _train_path_model([r for r in rows_kept], out_dir, config, taxonomy)
     card: dict[str, Any] = {
         "created_by": "scicurate.classifiers.recall_fasttext.train_recall",
-        "path_model": path_model,
-        "taxonomy": taxonomy.ref, "labels": sorted(counts), "label_counts": dict(sorted(counts.items())),
+        "path_model": _train_path_model(rows_kept, out_dir, config, taxonomy),
+        "taxonomy": taxonomy.ref, "labels": list(counts), "label_counts": counts,
         "rows": len(examples), "train_data_sha256": hashlib.sha256(payload).hexdigest(),
         "model_sha256": hashlib.sha256((out_dir / MODEL_FILE).read_bytes()).hexdigest(),
         "config": asdict(config), "thresholds": None, "validation_rows": 0,
     }
-    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    held = [r for r in validation if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)]
-    if held and config.pool_prior is not None and all(OTHER not in labels_of(r, taxonomy) for r in held):
-        raise ConfigError("pool_prior needs negatives (rows labelled outside the target domains) in the "
-                          "validation rows: without them no false-positive rate can be measured")
     if held:
-        model = RecallModel(out_dir)
-        scored = model.scores([r["text"] for r in held])
-        gold = [labels_of(r, taxonomy) for r in held]
-        card["thresholds"] = {
-            d: asdict(choose_threshold(d, [s[d] for s in scored], [d in g for g in gold],
-                                       target_precision=config.target_precision, min_predicted=config.min_predicted,
-                                       prior=config.pool_prior))
-            for d in card["labels"] if d != OTHER}
+        model = _load_fasttext_model(out_dir / MODEL_FILE)
+        scored = _label_scores(model, card["labels"], config.max_chars, [r["text"] for r in held])
+        card["thresholds"] = validation_thresholds(
+            card["labels"], scored, [labels_of(r, taxonomy) for r in held], target_precision=config.target_precision,
+            min_predicted=config.min_predicted, prior=config.pool_prior)
         card["validation_rows"] = len(held)
-        (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return card
 
 
 def _train_path_model(rows: Sequence[Mapping[str, Any]], out_dir: Path, config: RecallConfig,
                       taxonomy: tx.Taxonomy) -> dict[str, Any] | None:
     """`paths.bin`: fastText over the deepest level-2/3 node of each row's target paths (see
-    `path_labels`), same settings as the domain model. It only places a text inside a domain
+    `path_labels`), with its own settings (`RecallConfig.path_*`). It only places a text inside a domain
     already decided, so it is trained on in-domain rows alone. None (and no file) when fewer
     than MIN_PATH_ROWS rows have a path or they hold a single node."""
     examples = [(labels, r["text"]) for r in rows if (labels := path_labels(r, taxonomy))]
@@ -355,11 +388,7 @@ def _train_path_model(rows: Sequence[Mapping[str, Any]], out_dir: Path, config: 
     if len(examples) < MIN_PATH_ROWS or len(nodes) < 2:
         target.unlink(missing_ok=True)
         return None
-    payload = "".join(" ".join(_LABEL + n for n in labels) + f" {normalise_for_fasttext(text, config.max_chars)}\n"
-                      for labels, text in examples).encode("utf-8")
-    with tempfile.TemporaryDirectory(prefix="scicurate-recall-paths-") as tmp:
-        train_path = Path(tmp) / "paths.txt"
-        train_path.write_bytes(payload)
+    with _training_file(_fasttext_lines(examples, config.max_chars), "scicurate-recall-paths-") as train_path:
         params = config.path_fasttext_params()
         for attempt in range(PATH_ATTEMPTS):
             try:

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from scicurate.classifiers import taxonomy as tx
-from scicurate.classifiers.recall_fasttext import (LLM_CARD_FILE, LLM_HEAD_FILE, OTHER, RecallClassifierShell,
-                                                   card_thresholds, choose_threshold, decide_with, labels_of,
-                                                   read_recall_card)
+from scicurate.classifiers.recall_fasttext import (LLM_CARD_FILE, LLM_HEAD_FILE, RecallClassifierShell,
+                                                   card_thresholds, decide_with, label_counts, labels_of,
+                                                   read_recall_card, usable_rows, validation_thresholds)
 from scicurate.classifiers.registry import register_classifier
 from scicurate.config import ConfigError
 
@@ -303,10 +303,6 @@ def _head_scores(torch, head: dict, features, labels: Sequence[str]) -> list[dic
     return [{label: round(float(p), 6) for label, p in zip(labels, row)} for row in probs]
 
 
-def _usable(rows: Iterable[dict]) -> list[dict]:
-    return [r for r in rows if isinstance(r.get("text"), str) and r["text"].strip() and r.get("complete", True)]
-
-
 def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: Iterable[dict] = (),
                      config: RecallLLMConfig = RecallLLMConfig(), base_model: str | Path = SMOLLM2,
                      cache_dir: str | Path | None = None, taxonomy: tx.Taxonomy | None = None,
@@ -316,13 +312,8 @@ def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: I
     `validation` rows when given, write `recall_llm_head.safetensors` and `recall_llm_card.json`,
     return the card. Progress goes to stderr every `progress_every` texts (0: quiet)."""
     taxonomy = taxonomy or tx.default()
-    examples = sorted(((str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in _usable(rows)), key=lambda e: e[0])
-    counts: dict[str, int] = {}
-    for _, labels, _ in examples:
-        for label in labels:
-            counts[label] = counts.get(label, 0) + 1
-    if len(counts) < 2:
-        raise ConfigError(f"cannot train a recall model on {len(examples)} rows with labels {counts}: it needs two labels")
+    examples = sorted(((str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in usable_rows(rows)), key=lambda e: e[0])
+    counts = label_counts(row_labels for _, row_labels, _ in examples)
     torch, _ = _import_torch_transformers()
     from safetensors.torch import save_file
 
@@ -330,7 +321,7 @@ def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: I
     base = describe_base_model(base_dir)
     extractor = FeatureExtractor(base_dir, max_tokens=config.max_tokens, pooling=config.pooling,
                                  batch_size=config.batch_size, device=config.device, dtype=config.dtype)
-    labels = sorted(counts)
+    labels = list(counts)
     started = time.monotonic()
     features = extractor([text for _, _, text in examples], progress_every=progress_every, label="train features")
     targets = torch.tensor([[1.0 if label in row_labels else 0.0 for label in labels] for _, row_labels, _ in examples])
@@ -343,22 +334,20 @@ def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: I
                       for row_id, row_labels, text in examples).encode("utf-8")
     card: dict[str, Any] = {
         "created_by": "scicurate.classifiers.recall_llm.train_recall_llm",
-        "taxonomy": taxonomy.ref, "labels": labels, "label_counts": dict(sorted(counts.items())),
+        "taxonomy": taxonomy.ref, "labels": labels, "label_counts": counts,
         "rows": len(examples), "train_data_sha256": hashlib.sha256(payload).hexdigest(),
         "base_model": base, "pooling": config.pooling, "max_tokens": config.max_tokens,
         "feature_dim": extractor.dim, "device": extractor.device, "backbone_dtype": extractor.dtype,
         "config": asdict(config), "train_loss": round(loss, 6),
         "head_sha256": _sha256_file(out_dir / HEAD_FILE), "thresholds": None, "validation_rows": 0,
     }
-    held = _usable(validation)
+    held = usable_rows(validation)
     if held:
         scored = _head_scores(torch, head, extractor([r["text"] for r in held], progress_every=progress_every,
                                                      label="validation features"), labels)
-        gold = [labels_of(r, taxonomy) for r in held]
-        card["thresholds"] = {
-            d: asdict(choose_threshold(d, [s[d] for s in scored], [d in g for g in gold],
-                                       target_precision=config.target_precision, min_predicted=config.min_predicted))
-            for d in labels if d != OTHER}
+        card["thresholds"] = validation_thresholds(
+            labels, scored, [labels_of(r, taxonomy) for r in held], target_precision=config.target_precision,
+            min_predicted=config.min_predicted)
         card["validation_rows"] = len(held)
     if progress_every:
         print(f"scicurate: recall LLM trained on {len(examples)} rows, {len(held)} validation rows "
