@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from scicurate.config import EMBEDDED_LLM, ConfigError
+from scicurate.config import ConfigError
 from scicurate.jsonl import read_rows
 
 PROGRESS_DOCS = 50
@@ -51,21 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sample seed (default 0)")
     parser.add_argument("--split", help="seed mode: comma-separated `split` values to keep (default all)")
     parser.add_argument("--domains", help="comma-separated target domains to ask about (default: all six)")
-    parser.add_argument("--llm-endpoint", help="OpenAI-compatible base URL of a strong model (default: embedded)")
+    add_llm_arguments(parser, "annotation, a strong one")
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser, what: str,
+                      timeout_help: str = "seconds per request") -> None:
+    """The annotation LLM's flags, shared by annotate, refine-prompt and run recall's spot-check."""
+    parser.add_argument("--llm-endpoint", help=f"OpenAI-compatible base URL of the model for {what} (default: embedded)")
     parser.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
     parser.add_argument("--llm-concurrency", type=int, help="requests in flight (default 1 embedded, else 8)")
-    parser.add_argument("--llm-timeout", type=float, help="seconds per request")
+    parser.add_argument("--llm-timeout", type=float, help=timeout_help)
 
 
 def _llm_config(args: argparse.Namespace):
-    from scicurate.classifiers.annotate import MAX_TOKENS
-    from scicurate.cli import _llm_changes
+    """The flags of `add_llm_arguments` (and --llm-backend where a command has it) -> LlmConfig,
+    by the one rule of `refine.annotator_llm`."""
+    from scicurate.classifiers.refine import annotator_llm
 
-    if args.llm_endpoint and not args.llm_model:
-        raise ConfigError("--llm-endpoint needs --llm-model (the model name the server serves)")
-    # a served model takes 8 requests in flight unless --llm-concurrency says otherwise
-    changes: dict[str, Any] = {"max_tokens": MAX_TOKENS, **({"max_concurrency": 8} if args.llm_endpoint else {})}
-    return EMBEDDED_LLM.replace(**{**changes, **_llm_changes(args, "llm")})
+    llm = annotator_llm(args.llm_endpoint or "", args.llm_model or "", args.llm_concurrency, args.llm_timeout)
+    backend = getattr(args, "llm_backend", None)
+    return llm.replace(backend=backend) if backend else llm
 
 
 def _write(rows: list[dict[str, Any]], path: str) -> None:
@@ -157,11 +162,8 @@ def add_refine_arguments(parser: argparse.ArgumentParser) -> None:
                                               "a fresh folder is seeded with the package's versions)")
     parser.add_argument("--proposal-max-tokens", type=int, default=2048,
                         help="answer tokens of a proposal (default 2048; prompt + this must fit the context)")
-    parser.add_argument("--llm-endpoint", help="OpenAI-compatible base URL (default: the embedded model)")
-    parser.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
-    parser.add_argument("--llm-concurrency", type=int, help="requests in flight (default 1 embedded, else 8)")
-    parser.add_argument("--llm-timeout", type=float,
-                        help="seconds per request (default 300 embedded: a proposal is a whole prompt)")
+    add_llm_arguments(parser, "annotation and proposals",
+                      "seconds per request (default 300 embedded: a proposal is a whole prompt)")
 
 
 def run_refine(args: argparse.Namespace) -> int:

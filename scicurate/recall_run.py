@@ -22,7 +22,8 @@ import sys
 import time
 from typing import Any
 
-from scicurate.config import EMBEDDED_LLM, LLM_BACKENDS, ConfigError
+from scicurate.config import LLM_BACKENDS, ConfigError
+from scicurate.recall import add_llm_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,11 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also recall domains whose card threshold missed its target precision")
     p.add_argument("--spot-check", type=int, default=8,
                    help="recalled texts per domain the LLM re-labels for the purity report (default 8; 0: off)")
-    p.add_argument("--llm-endpoint", help="OpenAI-compatible base URL for the spot-check (default: embedded)")
-    p.add_argument("--llm-model", help="model at --llm-endpoint; embedded: smollm2 (default), gemma3 or a .gguf")
+    add_llm_arguments(p, "the spot-check")
     p.add_argument("--llm-backend", choices=LLM_BACKENDS, help="embedded (default), endpoint, vllm")
-    p.add_argument("--llm-concurrency", type=int, help="spot-check requests in flight")
-    p.add_argument("--llm-timeout", type=float, help="seconds per spot-check request")
     p.add_argument("--candidate-share", type=float, default=0.1,
                    help="URL domains with more than this share recalled for a target give seed candidates (0.1)")
     p.add_argument("--candidate-min-pages", type=int, default=5, help="least pages of such a URL domain (default 5)")
@@ -70,13 +68,12 @@ def _thresholds(values: list[str]) -> tuple[tuple[str, float], ...]:
 
 def recall_config(args: argparse.Namespace):
     """Flags -> RecallRunConfig; reads every model's card (a missing model fails here)."""
-    from scicurate.classifiers.annotate import MAX_TOKENS
-    from scicurate.cli import _llm_changes
     from scicurate.pipelines.recall_steps import model_info
+    from scicurate.recall import _llm_config
     from scicurate.recall_records import DEFAULT_MAX_TEXT_BYTES, RecallRunConfig
 
     models = tuple(model_info(m) for m in args.model)
-    llm = EMBEDDED_LLM.replace(**{"max_tokens": MAX_TOKENS, **_llm_changes(args, "llm")})
+    llm = _llm_config(args)
     domains = tuple(d.strip() for d in (args.domains or "").split(",") if d.strip())
     return RecallRunConfig(
         models=models, domains=domains, combine=args.combine, thresholds=_thresholds(args.threshold),
