@@ -274,6 +274,8 @@ class _Signatures(beam.DoFn):
         ids = [batch[i][0] for i in rows.tolist()]
         for i, doc_id in zip(rows.tolist(), ids):
             yield TaggedOutput(SIGNATURES, (doc_id, sigs[i].tobytes()))
+        if not ids:           # a batch of texts without shingles (empty documents) joins nothing
+            return
         parts = np.uint64(max(1, -(-total // config.shard_entries)))
         for band in range(config.bands):
             column = keys[:, band]

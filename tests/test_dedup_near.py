@@ -137,3 +137,15 @@ def test_mark_near_duplicates_keeps_every_record_and_marks_all_but_the_smallest_
                | MarkNearDuplicates(key=lambda r: r[0], text=lambda r: r[1], mark=lambda r, label: (*r, label))
                | beam.Map(lambda r: r if len(r) == 3 else (*r, "")))
         assert_that(out, equal_to(want))
+
+
+def test_mark_near_duplicates_on_empty_texts_only():
+    """A bundle whose every text has no shingles (documents emptied by the quality stages)
+    passes through unmarked instead of failing the band step."""
+    from scicurate.dedup.documents import MarkNearDuplicates
+
+    items = [("a", ""), ("b", "  "), ("c", "!!")]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create(items)
+               | MarkNearDuplicates(key=lambda r: r[0], text=lambda r: r[1], mark=lambda r, label: (*r, label)))
+        assert_that(out, equal_to(items))
