@@ -2,6 +2,14 @@
 # Build:  docker build -t REGISTRY/scicurate:0.1.0 .
 # Use:    scicurate run pdf ... --runner=DataflowRunner --sdk_container_image=REGISTRY/scicurate:0.1.0
 #         (the launcher needs the same scicurate version installed)
+# KaTeX for the formula check (parsers/formula_check.py): `npm ci` from the pinned lock file in
+# Node's own image, on the same Debian release as the Beam image; only the node binary and
+# node_modules are copied into the worker (no npm there, nothing fetched at run time).
+FROM node:20-bookworm-slim AS katex
+WORKDIR /opt/scicurate
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM apache/beam_python3.11_sdk:2.77.0
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -17,6 +25,9 @@ COPY parsers ./parsers
 COPY classifiers ./classifiers
 COPY dedup ./dedup
 COPY prompts ./prompts
+COPY --from=katex /usr/local/bin/node /usr/local/bin/node
+COPY --from=katex /opt/scicurate/node_modules ./node_modules
+ENV SCICURATE_KATEX_DIR=/opt/scicurate/node_modules/katex
 # GPU workers for in-worker vLLM (--llm-backend vllm): docker build --build-arg EXTRAS=[gpu] …
 # on a CUDA base, with the model directory baked in or mounted (nothing downloads at run time).
 ARG EXTRAS=""
@@ -30,6 +41,9 @@ RUN case "${EXTRAS}" in *smallllm*) pip install --index-url "${TORCH_INDEX}" tor
 RUN pip install ".${EXTRAS}" && pip install --force-reinstall --no-deps fasttext-numpy2-wheel \
     && python -c "import fasttext; assert hasattr(fasttext, 'train_supervised')" \
     && python -c "import scicurate.pipelines.pdf, scicurate.pipelines.web, scicurate.llm.handler, mineru.parser, rapidocr_onnxruntime"
+
+RUN python -c "from scicurate.parsers.formula_check import FormulaChecker as F; c = F(); c.start(); \
+assert [v.ok for v in c.check_latex([('x^2', False), ('x^{', False)])] == [True, False]; c.close()"
 
 # For MinerU's `basic` tier, bake the ONNX model set in at build time, e.g.:
 #   COPY models/ /opt/mineru-models/   and point MinerU's config (MINERU_HOME) at it.

@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+NPM ?= npm
 
 .PHONY: install demo test bench clean
 
@@ -19,7 +20,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -c "import fasttext; assert hasattr(fasttext, 'train_supervised'), 'fasttext lacks train_supervised'"
 	touch $@
 
-install: $(VENV)/.installed
+# KaTeX for the formula check (parsers/formula_check.py), pinned by package-lock.json, into
+# ./node_modules (never global). npm ci writes node_modules/.package-lock.json: the stamp.
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v $(NPM) >/dev/null 2>&1 || { \
+	  echo "make install: Node.js >= 18 with npm is required for the formula check (KaTeX);" \
+	       "install it (e.g. apt-get install nodejs npm, or https://nodejs.org) and re-run make install" >&2; \
+	  exit 1; }
+	$(NPM) ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.package-lock.json
 
 demo: install
 	$(VENV)/bin/scicurate run pdf --input 'tests/fixtures/pdf/*.pdf' --output out/fixtures
