@@ -76,6 +76,7 @@ EVAL_MODULES = (
     "scicurate.evals.web",
     "scicurate.evals.classify",
     "scicurate.evals.dedup",
+    "scicurate.evals.scistrings",
 )
 
 
