@@ -4,7 +4,9 @@
     ─ page signals + score ─ global quantile ─ route within budget
     ─ routed pages: high-cost parser (VLM via RunInference, [small-LLM cleanup]) or fallback
     ─ global page dedup: pages repeated across documents (copyright, licence) left out
-    ─ merge per document ─ Parquet: documents/, pages/, dead_letter/ + summary.json
+    ─ quality per page: SMILES/sequence tags, garble score, KaTeX formula check; garbled pages left out
+    ─ merge per document ─ [education score] ─ document thresholds (garbled, low education)
+    ─ Parquet: documents/, filtered/, pages/, dead_letter/ + summary.json (tokens removed per control)
 
 `build_reparse` starts from an earlier run's pages instead, and re-parses those flagged
 `needs_high_cost`.
@@ -17,6 +19,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
+from apache_beam.ml.inference.base import RunInference
 from apache_beam.transforms.stats import ApproximateQuantiles
 
 from scicurate import schema
@@ -25,6 +28,7 @@ from scicurate.config import PdfConfig
 from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
+from scicurate.pipelines import quality_steps as quality
 from scicurate.pipelines.summary import summarize
 from scicurate.records import DeadLetter, DocumentResult, PageResult
 
@@ -124,7 +128,7 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool):
         reparsed = grouped | "ParseHighCost" >> beam.ParDo(steps.ParseHighCost(config))
         return (sent.kept, reparsed) | "AllPages" >> beam.Flatten(), []
 
-    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+    from apache_beam.ml.inference.base import KeyedModelHandler
 
     from scicurate.llm.handler import chat_handler
     from scicurate.parsers.vlm import vlm_problems
@@ -156,6 +160,28 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool):
     return all_pages, dead
 
 
+def _page_quality(pages, config: PdfConfig):
+    """Garble score, formula check and scientific-string tags per page, then the page
+    threshold (garbled pages leave the document, their rows stay)."""
+    if config.scistrings:
+        # -> the page text with <SMILES>/<FASTA> tags, the strings in quality.scistrings
+        pages = pages | "TagSciStrings" >> beam.Map(quality.tag_scistrings)
+    if config.garble:
+        # -> mojibake undone (ftfy) -> PredictionResult(page, GarbleScore) -> page with
+        #    quality.garble, reasons, language
+        pages = (
+            pages
+            | "RepairMojibake" >> beam.Map(quality.repair_mojibake)
+            | "ScoreGarble" >> RunInference(quality.GarbleHandler(quality.garble_config(config)))
+            | "ApplyGarbleScore" >> beam.Map(quality.apply_garble)
+        )
+    if config.formula_check:
+        # -> page with quality.formulas / formulas_broken / formula_issues, reparse_reason
+        pages = pages | "CheckFormulas" >> beam.ParDo(quality.CheckFormulas())
+    # -> removed="garbled" at or above the garble threshold
+    return pages | "PageThresholds" >> beam.Map(quality.apply_page_thresholds, config)
+
+
 def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfConfig, input_label: str,
             only_flagged: bool = False) -> None:
     """High-cost parsing, merge, the three datasets and summary.json."""
@@ -167,6 +193,7 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
         # -> the same pages; those repeated across >= K documents marked removed="repeated_page"
         routed = routed | "RepeatedPages" >> RepeatedPages(
             config.page_dedup_min_documents, config.page_dedup_threshold, config.page_dedup_min_words)
+    routed = _page_quality(routed, config)
     # -> DocumentResult | pages: PageResult | failed: DeadLetter
     merged = (
         routed
@@ -181,6 +208,18 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
         # -> the same documents; near-duplicates of a smaller doc_id get duplicate_of set
         documents = documents | "NearDuplicateDocuments" >> MarkNearDuplicates(
             key=lambda d: d.doc_id, text=lambda d: d.text, mark=steps.mark_duplicate)
+    if config.edu_model:
+        # -> the same documents with edu_score / edu_model (RunInference on the fast edu model)
+        documents = (
+            documents
+            | "EduInputs" >> beam.Map(quality.edu_input)
+            | "ScoreEducation" >> RunInference(quality.edu_handler(config))
+            | "ApplyEduScore" >> beam.Map(quality.apply_edu)
+        )
+    # -> kept DocumentResult | filtered: (DocumentResult, reason)
+    decided = documents | "DocumentThresholds" >> beam.ParDo(
+        quality.ApplyDocumentThresholds(config)).with_outputs(quality.FILTERED, main="kept")
+    documents, filtered = decided.kept, decided[quality.FILTERED]
     # -> DeadLetter (documents and pages)
     page_failures = merged.pages | "PageFailures" >> beam.FlatMap(steps.page_dead_letters)
     dead = (tuple(early_dead) + (merged[steps.FAILED], page_failures) + tuple(extra_dead)) | "AllDeadLetters" >> beam.Flatten()
@@ -188,6 +227,8 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     _write(documents, "Documents", output_dir, "documents", schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
     _write(merged.pages, "Pages", output_dir, "pages", schema.PAGE_SCHEMA, schema.page_row, config.num_shards)
     _write(dead, "DeadLetter", output_dir, "dead_letter", schema.DEAD_LETTER_SCHEMA, schema.dead_letter_row, 1)
+    _write(filtered, "Filtered", output_dir, "filtered", schema.FILTERED_DOCUMENT_SCHEMA,
+           lambda item: schema.filtered_document_row(*item, quality.filter_detail(*item, config)), 1)
 
     # -> summary.json: counts that must add up (inputs == documents + dead_letter)
     keys = (
@@ -195,6 +236,12 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
         documents | "CountDocuments" >> beam.FlatMap(steps.summary_keys_document),
         merged.pages | "CountPages" >> beam.FlatMap(steps.summary_keys_page),
         dead | "CountDeadLetters" >> beam.FlatMap(steps.summary_keys_dead_letter),
+        filtered | "CountFiltered" >> beam.FlatMap(steps.summary_keys_filtered),
+        (merged.pages | "TagPages" >> beam.Map(lambda p: ("page", p)),
+         documents | "TagDocuments" >> beam.Map(lambda d: ("document", d)),
+         filtered | "TagFiltered" >> beam.Map(lambda f: ("filtered", f)))
+        | "TokenRecords" >> beam.Flatten()
+        | "CountTokens" >> beam.ParDo(quality.TokenSummaryKeys(config.tokenizer)),
     )
     summarize(keys, steps.BuildSummary(), output_dir, config, input_label)
 

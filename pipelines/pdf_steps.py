@@ -16,6 +16,7 @@ from scicurate.classifiers.page_signals import detect, reasons as signal_reasons
 from scicurate.config import PdfConfig
 from scicurate.merge import merge_document
 from scicurate.parsers.postprocess import render_page
+from scicurate.pipelines.quality_steps import quality_summary
 from scicurate.pipelines.summary import CountSummary
 from scicurate.records import (
     REASON_INTERNAL,
@@ -441,6 +442,19 @@ def summary_keys_page(page: PageResult) -> Iterable[Any]:
         yield "pages_fallback"
     if page.llm is not None and page.llm.calls:
         yield "llm_calls", page.llm.calls
+    q = page.quality
+    if q.garble >= 0:
+        yield "quality.pages_garble_scored"
+    if q.formulas >= 0:
+        yield "formulas.pages_checked"
+        yield "formulas.formulas", q.formulas
+        if q.formulas_broken:
+            yield "formulas.broken", q.formulas_broken
+            yield "formulas.pages_with_broken"
+    if page.reparse_reason:
+        yield f"reparse_candidates.{page.reparse_reason.split(':', 1)[0]}"
+    for found in q.scistrings:
+        yield f"scistrings.{found.kind}"
     if page.status == STATUS_OK:
         words = len(page.text.split())
         yield "page_dedup.words", words
@@ -448,6 +462,12 @@ def summary_keys_page(page: PageResult) -> Iterable[Any]:
             yield "page_dedup.pages_removed"
             yield "page_dedup.words_removed", words
             yield f"removed_reasons.{page.removed}"
+
+
+def summary_keys_filtered(item) -> Iterable[str]:
+    _doc, reason = item
+    yield "filtered"
+    yield f"filter_reasons.{reason}"
 
 
 def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
@@ -464,14 +484,15 @@ def summary_keys_dead_letter(dead: DeadLetter) -> Iterable[str]:
 class BuildSummary(CountSummary):
     """(key, count) pairs -> one nested summary dict with every top-level key present."""
 
-    TOP = ("inputs", "documents", "documents_near_duplicate", "dead_letter", "dead_letter_pages", "pages",
-           "pages_routed", "pages_needs_high_cost", "pages_fallback", "llm_calls", "llm_exceptions")
+    TOP = ("inputs", "documents", "documents_near_duplicate", "filtered", "dead_letter", "dead_letter_pages",
+           "pages", "pages_routed", "pages_needs_high_cost", "pages_fallback", "llm_calls", "llm_exceptions")
     GROUPS = ("dead_letter_reasons", "page_failure_reasons", "route_reasons", "pages_status", "parsers",
-              "removed_reasons")
+              "removed_reasons", "filter_reasons", "reparse_candidates", "scistrings", "quality")
 
     def start(self) -> dict[str, Any]:
         summary = super().start()
         summary["page_dedup"] = {"pages_removed": 0, "words_removed": 0, "words": 0}
+        summary["formulas"] = {"pages_checked": 0, "formulas": 0, "broken": 0, "pages_with_broken": 0}
         return summary
 
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -479,5 +500,10 @@ class BuildSummary(CountSummary):
         parsed = summary["pages_status"].get("ok", 0)
         dedup["share_pages_removed"] = round(dedup["pages_removed"] / parsed, 6) if parsed else 0.0
         dedup["share_words_removed"] = round(dedup["words_removed"] / dedup["words"], 6) if dedup["words"] else 0.0
-        summary["accounted"] = summary["inputs"] == summary["documents"] + summary["dead_letter"]
+        formulas = summary["formulas"]
+        formulas["valid_share"] = round(1 - formulas["broken"] / formulas["formulas"], 6) if formulas["formulas"] else 1.0
+        scored = summary["quality"].pop("pages_garble_scored", 0)
+        summary["quality"] = quality_summary(summary)
+        summary["quality"]["pages_garble_scored"] = scored
+        summary["accounted"] = summary["inputs"] == summary["documents"] + summary["filtered"] + summary["dead_letter"]
         return summary

@@ -49,6 +49,14 @@ def _pdf_config(args: argparse.Namespace) -> PdfConfig:
             changes[field] = value
     if getattr(args, "no_ocr", False):
         changes["ocr_without_text_layer"] = False
+    for flag, field in (("no_garble", "garble"), ("no_formula_check", "formula_check"), ("no_scistrings", "scistrings")):
+        if getattr(args, flag, False):
+            changes[field] = False
+    for flag, field in (("garble_threshold", "garble_threshold"), ("garble_document_share", "garble_document_share"),
+                        ("edu_model", "edu_model"), ("edu_threshold", "edu_threshold"), ("tokenizer", "tokenizer")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[field] = value
     if getattr(args, "allow_model_download", False):
         changes["allow_model_download"] = True
     return config.replace(**changes)
@@ -83,6 +91,18 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
                    help="small-LLM pass deleting header/footer lines from VLM pages (embedded Gemma-3-270M by default)")
     p.add_argument("--cleanup-endpoint", help="OpenAI-compatible server for the cleanup pass (default: embedded)")
     p.add_argument("--cleanup-model", help="model for the cleanup pass (embedded: gemma3 (default), smollm2 or a .gguf path)")
+    q = p.add_argument_group("quality controls")
+    q.add_argument("--no-garble", action="store_true", help="do not score pages for garbled text")
+    q.add_argument("--garble-threshold", type=float,
+                   help="pages scoring at least this leave the document as garbled (default 0.5)")
+    q.add_argument("--garble-document-share", type=float,
+                   help="documents whose garbled pages hold this share of their text go to filtered/ (default 0.5)")
+    q.add_argument("--no-formula-check", action="store_true", help="do not parse formulas with KaTeX (Node.js)")
+    q.add_argument("--no-scistrings", action="store_true", help="do not tag SMILES and sequences")
+    q.add_argument("--edu-model", help="education scorer directory (`scicurate train edu`): score documents 0-5 and "
+                                       "filter those below --edu-threshold; for web-crawled PDFs, off by default")
+    q.add_argument("--edu-threshold", type=float, help="minimum education score kept (default 2.5)")
+    q.add_argument("--tokenizer", help="tokens in summary.json: smollm2 (default, shipped), words, or a tokenizer.json path")
 
 
 def _write_run_info(output: str, info: dict[str, Any]) -> None:
@@ -117,6 +137,39 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def preflight_quality(config: PdfConfig) -> None:
+    """Load what the quality stages need once, here: the tokenizer, lid.176, KaTeX under Node
+    and the education model, so a missing one fails before any input is read, with the fix."""
+    from scicurate.pipelines.quality_steps import load_counter
+
+    try:
+        load_counter(config.tokenizer)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure here is a set-up problem
+        raise ConfigError(f"cannot load the tokenizer {config.tokenizer!r} for the summary's token counts: {exc}. "
+                          "Pass --tokenizer words (whitespace words) or a tokenizer.json path.") from None
+    if config.garble:
+        from scicurate.classifiers.garble import GarbleDetector
+
+        GarbleDetector().load()
+    if config.formula_check:
+        from scicurate.parsers.formula_check import FormulaChecker, check_text
+
+        try:
+            with FormulaChecker() as checker:
+                check_text("$x^2$", checker)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"the formula check (KaTeX under Node.js) does not start: {exc}. "
+                              "Run `make install` (it runs `npm ci`), or pass --no-formula-check.") from None
+    if config.edu_model:
+        from scicurate.classifiers.edu import read_edu_card
+
+        read_edu_card(config.edu_model)
+
+
 def _preflight(config: PdfConfig) -> None:
     """Start the parser once here, so a missing model set fails before any input is read; check
     that a configured LLM endpoint answers and serves the model."""
@@ -131,6 +184,7 @@ def _preflight(config: PdfConfig) -> None:
         sandbox.close()
     if config.vlm_endpoint:
         check_endpoint(config.llm)
+    preflight_quality(config)
     if config.high_cost_parser == "vlm":
         try:
             prompts.load(config.vlm_prompt)
@@ -488,6 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     recall_run.add_arguments(run_sub.add_parser(
         "recall", help="score a pool with recall models -> recalled/<domain>/, scores/, filtered/ + summary.json"))
 
+    from scicurate import exam_run
+
+    exam_run.add_arguments(run_sub.add_parser(
+        "exam", help="exam-item integrity filter: JSONL/Parquet items -> kept/, filtered/ (reasons), dead_letter/ "
+                     "+ summary.json"))
+
     one = sub.add_parser("parse", help="parse one PDF to Markdown on stdout")
     one.add_argument("file")
     one.add_argument("-o", "--output", help="write here instead of stdout")
@@ -553,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run_web(args, rest)
         if args.command == "run" and args.pipeline == "recall":
             return recall_run.run(args, rest)
+        if args.command == "run" and args.pipeline == "exam":
+            return exam_run.run(args, rest)
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
         if args.command == "eval":

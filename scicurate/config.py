@@ -124,6 +124,16 @@ class PdfConfig:
       with up to ~20% of their words edited, e.g. two versions of one paper); every document
       but the cluster's smallest doc_id keeps its row with `duplicate_of` set, for readers to
       filter.
+    - Quality controls (issue 8), each scored per page then thresholded in a separate stage:
+      `garble=True` scores every page (`classifiers.garble`; lid.176 + wordfreq); pages at or
+      above `garble_threshold=0.5` leave the document (`removed="garbled"`), and a document
+      whose garbled pages hold `garble_document_share=0.5` of its characters goes to filtered/.
+      `formula_check=True` parses every formula with KaTeX (needs Node.js and `npm ci`); broken
+      ones are listed per page and the page gets a `reparse_reason`. `scistrings=True` wraps
+      SMILES and sequences in `<SMILES>`/`<FASTA>` tags. `edu_model` (a `scicurate train edu`
+      directory; "" = off, right for archive PDFs) scores documents 0-5 and filters those under
+      `edu_threshold=2.5` (FineWeb-Edu keeps int(round(score)) >= 3). `tokenizer` counts the
+      tokens each control removed for summary.json (smollm2: the shipped SmolLM2 vocabulary).
     """
 
     tier: str = "flash"
@@ -153,6 +163,14 @@ class PdfConfig:
     page_dedup_min_words: int = 8
     page_dedup_max_doc_share: float = 0.5
     doc_dedup: bool = True
+    garble: bool = True
+    garble_threshold: float = 0.5
+    garble_document_share: float = 0.5
+    formula_check: bool = True
+    scistrings: bool = True
+    edu_model: str = ""
+    edu_threshold: float = 2.5
+    tokenizer: str = "smollm2"
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -197,6 +215,12 @@ class PdfConfig:
             raise ConfigError("page_dedup_min_words must be >= 1 and page_dedup_max_doc_share in (0, 1]")
         if not 0.0 <= self.max_fallback_rate <= 1.0 or self.min_fallback_pages < 1:
             raise ConfigError("max_fallback_rate must be in [0, 1] and min_fallback_pages >= 1")
+        if not 0.0 < self.garble_threshold <= 1.0 or not 0.0 < self.garble_document_share <= 1.0:
+            raise ConfigError("garble_threshold and garble_document_share must be in (0, 1]")
+        if not 0.0 <= self.edu_threshold <= 5.0:
+            raise ConfigError(f"edu_threshold is on the 0-5 education scale; got {self.edu_threshold}")
+        if not self.tokenizer:
+            raise ConfigError("tokenizer must be smollm2 (default), words, or a tokenizer.json path")
 
     @property
     def vlm_endpoint(self) -> bool:

@@ -22,9 +22,11 @@ from scicurate.records import (
     STATUS_OK,
     DeadLetter,
     DocumentResult,
+    QUALITY_REMOVED_GARBLED,
     PageResult,
     PageSpan,
 )
+from scicurate.dedup.pages import REASON_REPEATED_PAGE
 
 STAGE = "merge"
 PAGE_SEPARATOR = "\n\n"
@@ -55,15 +57,43 @@ def fallback_verdict(pages: Iterable[PageResult], max_rate: float, min_pages: in
 
 
 def removal_guard(pages: list[PageResult], max_removed_share: float) -> list[PageResult]:
-    """Pages marked `removed` stay out of the document unless that would take more than
+    """Pages marked `removed` stay out of the document unless page dedup would take more than
     `max_removed_share` of its parsed pages: then the documents share most of their pages
     (copies or versions of one work, not shared boilerplate) and this one keeps its pages,
-    still carrying their `dedup_cluster` for document-level dedup to use."""
+    still carrying their `dedup_cluster` for document-level dedup to use. Pages removed as
+    garbled never come back: a document that is mostly garbled is filtered whole later."""
     parsed = [p for p in pages if p.status == STATUS_OK]
-    removed = [p for p in parsed if p.removed]
+    removed = [p for p in parsed if p.removed == REASON_REPEATED_PAGE]
     if not removed or len(removed) <= max_removed_share * len(parsed):
         return pages
-    return [dataclasses.replace(p, removed="") if p.removed else p for p in pages]
+    return [dataclasses.replace(p, removed="") if p.removed == REASON_REPEATED_PAGE else p for p in pages]
+
+
+def quality_totals(pages: Iterable[PageResult]) -> dict[str, float | int]:
+    """A document's quality figures from its pages: the character-weighted garble score of the
+    scored pages, the share of parsed characters on pages removed as garbled, formula and
+    scientific-string counts."""
+    weighted = chars = garbled = scored_chars = 0.0
+    formulas = broken = scistrings = 0
+    for page in pages:
+        if page.status != STATUS_OK:
+            continue
+        n = len(page.text)
+        chars += n
+        q = page.quality
+        if q.garble >= 0:
+            weighted += q.garble * n
+            scored_chars += n
+        if page.removed == QUALITY_REMOVED_GARBLED:
+            garbled += n
+        formulas += max(q.formulas, 0)
+        broken += q.formulas_broken
+        scistrings += len(q.scistrings)
+    return {
+        "garble": round(weighted / scored_chars, 6) if scored_chars else -1.0,
+        "garbled_share": round(garbled / chars, 6) if chars else 0.0,
+        "formulas": formulas, "formulas_broken": broken, "scistrings": scistrings,
+    }
 
 
 def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rate: float = 1.0,
@@ -127,7 +157,9 @@ def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rat
             message=f"all {len(ordered)} pages failed ({', '.join(reasons)}); page 1: {first.error_message[:300]}",
         ))
         return MergeOutput(None, tuple(final_pages), tuple(dead))
-    if not body.strip():
+    # A document whose every text page was removed as garbled is still made (empty text,
+    # garbled_share 1): the document threshold stage files it under filtered/ with its reason.
+    if not body.strip() and not any(p.removed == QUALITY_REMOVED_GARBLED for p in ordered):
         dead.append(DeadLetter(
             doc_id=doc_id, source=canonical, stage=STAGE, reason=REASON_NO_TEXT,
             message=f"{len(ordered)} pages parsed but none produced text (blank or image-only pages without OCR)",
@@ -147,5 +179,6 @@ def merge_document(doc_id: str, pages: Iterable[PageResult], *, max_fallback_rat
         spans=tuple(spans), removed_lines=removed,
         pages_fallback=sum(1 for p in ordered if p.is_fallback),
         pages_removed=sum(1 for p in ordered if p.removed),
+        **quality_totals(ordered),
     )
     return MergeOutput(document, tuple(final_pages), tuple(dead))

@@ -225,6 +225,47 @@ class LlmUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class FormulaIssue:
+    """A formula of a page that KaTeX could not parse, or an unclosed delimiter."""
+
+    kind: str                   # inline | display
+    latex: str                  # the formula (first 300 characters)
+    error: str                  # KaTeX's message, or the checker's reason code
+
+
+@dataclass(frozen=True, slots=True)
+class SciString:
+    """A scientific string the tagger wrapped in the page text (`<SMILES>…</SMILES>`, …)."""
+
+    kind: str                   # smiles | protein | dna | rna | fasta
+    text: str                   # the string as it stands in the text (first 300 characters)
+    canonical: str = ""         # RDKit's canonical SMILES for smiles spans
+
+
+# What the quality stages say about a page; -1 = not measured (the stage was off, or the page
+# failed to parse).
+QUALITY_REMOVED_GARBLED = "garbled"
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuality:
+    garble: float = -1.0             # 0 readable .. 1 garbled (classifiers.garble)
+    garble_reasons: str = ""         # comma-separated features that raised it
+    lang: str = ""                   # lid.176 language of the page's prose
+    lang_prob: float = 0.0
+    formulas: int = -1               # inline + display formulas found
+    formulas_broken: int = 0         # of those, KaTeX could not parse
+    formula_issues: tuple[FormulaIssue, ...] = ()   # the broken ones (first 20)
+    scistrings: tuple[SciString, ...] = ()           # tagged SMILES / sequences (first 100)
+
+    def __post_init__(self) -> None:
+        if not (self.garble == -1.0 or 0.0 <= self.garble <= 1.0):
+            raise ValueError(f"garble score {self.garble} outside [0, 1]")
+        if self.formulas_broken < 0 or (self.formulas >= 0 and self.formulas_broken > self.formulas):
+            raise ValueError(f"{self.formulas_broken} broken of {self.formulas} formulas")
+
+
+@dataclass(frozen=True, slots=True)
 class PageResult:
     """A page after signals, routing and post-processing: one row of the pages dataset."""
 
@@ -251,6 +292,8 @@ class PageResult:
     llm: LlmUsage | None = None  # calls, tokens and latency spent on this page
     dedup_cluster: str = ""     # page_id of the near-duplicate page cluster it belongs to, if any
     removed: str = ""           # why its text is left out of the document ("" = kept), e.g. repeated_page
+    quality: PageQuality = field(default_factory=PageQuality)
+    reparse_reason: str = ""    # why a re-parse is worth trying (e.g. "broken_formulas:3"); "" = none
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -297,6 +340,13 @@ class DocumentResult:
     pages_fallback: int = 0      # routed pages the high-cost parser failed on (low-cost text kept)
     pages_removed: int = 0       # pages left out of `text` (repeated across documents, …)
     duplicate_of: str = ""       # near-duplicate of this document (its cluster's smallest doc_id)
+    garble: float = -1.0         # character-weighted garble score of its parsed pages (-1 = not measured)
+    garbled_share: float = 0.0   # share of its parsed characters on pages removed as garbled
+    formulas: int = 0            # formulas in its pages, and how many KaTeX could not parse
+    formulas_broken: int = 0
+    scistrings: int = 0          # SMILES / sequence spans tagged in its text
+    edu_score: float = -1.0      # education level 0-5 (-1 = not scored: archive PDFs by default)
+    edu_model: str = ""
 
     def __post_init__(self) -> None:
         if len(self.spans) != self.num_pages:

@@ -14,10 +14,21 @@ from typing import Any
 
 import pyarrow as pa
 
-from scicurate.records import DeadLetter, DocumentResult, LlmUsage, PageResult, PageSignals
+from scicurate.records import (
+    DeadLetter,
+    DocumentResult,
+    FormulaIssue,
+    LlmUsage,
+    PageQuality,
+    PageResult,
+    PageSignals,
+    SciString,
+)
 
-SCHEMA_VERSION = "3"  # 2: VLM provenance (is_fallback, prompt, model, llm usage), page dedup (dedup_cluster, removed)
+SCHEMA_VERSION = "4"  # 2: VLM provenance (is_fallback, prompt, model, llm usage), page dedup (dedup_cluster, removed)
 #                        3: document near-dup (documents.duplicate_of)
+#                        4: quality controls (pages.quality, pages.reparse_reason, document garble /
+#                           formula / scistring / education columns, filtered/)
 
 _SIGNAL_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -54,7 +65,30 @@ LLM_USAGE_TYPE = pa.struct([
     pa.field("flags", pa.string(), nullable=False),
 ])
 
-DOCUMENT_SCHEMA = pa.schema([
+FORMULA_ISSUE_TYPE = pa.struct([
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("latex", pa.string(), nullable=False),
+    pa.field("error", pa.string(), nullable=False),
+])
+
+SCISTRING_TYPE = pa.struct([
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("canonical", pa.string(), nullable=False),
+])
+
+QUALITY_TYPE = pa.struct([
+    pa.field("garble", pa.float64(), nullable=False),
+    pa.field("garble_reasons", pa.string(), nullable=False),
+    pa.field("lang", pa.string(), nullable=False),
+    pa.field("lang_prob", pa.float64(), nullable=False),
+    pa.field("formulas", pa.int32(), nullable=False),
+    pa.field("formulas_broken", pa.int32(), nullable=False),
+    pa.field("formula_issues", pa.list_(FORMULA_ISSUE_TYPE), nullable=False),
+    pa.field("scistrings", pa.list_(SCISTRING_TYPE), nullable=False),
+])
+
+_DOCUMENT_FIELDS = [
     pa.field("doc_id", pa.string(), nullable=False),
     pa.field("source", pa.string(), nullable=False),
     pa.field("text", pa.large_string(), nullable=False),
@@ -66,8 +100,22 @@ DOCUMENT_SCHEMA = pa.schema([
     pa.field("pages_fallback", pa.int32(), nullable=False),
     pa.field("pages_removed", pa.int32(), nullable=False),
     pa.field("duplicate_of", pa.string(), nullable=False),
+    pa.field("garble", pa.float64(), nullable=False),
+    pa.field("garbled_share", pa.float64(), nullable=False),
+    pa.field("formulas", pa.int32(), nullable=False),
+    pa.field("formulas_broken", pa.int32(), nullable=False),
+    pa.field("scistrings", pa.int32(), nullable=False),
+    pa.field("edu_score", pa.float64(), nullable=False),
+    pa.field("edu_model", pa.string(), nullable=False),
     pa.field("spans", pa.list_(SPAN_TYPE), nullable=False),
-], metadata={"scicurate.dataset": "documents", "scicurate.schema_version": SCHEMA_VERSION})
+]
+DOCUMENT_SCHEMA = pa.schema(_DOCUMENT_FIELDS,
+                            metadata={"scicurate.dataset": "documents", "scicurate.schema_version": SCHEMA_VERSION})
+# filtered/: documents a quality threshold took out, whole, with the reason and a sentence of why
+FILTERED_DOCUMENT_SCHEMA = pa.schema(_DOCUMENT_FIELDS + [
+    pa.field("filter_reason", pa.string(), nullable=False),
+    pa.field("filter_detail", pa.string(), nullable=False),
+], metadata={"scicurate.dataset": "filtered", "scicurate.schema_version": SCHEMA_VERSION})
 
 PAGE_SCHEMA = pa.schema([
     pa.field("page_id", pa.string(), nullable=False),
@@ -94,6 +142,8 @@ PAGE_SCHEMA = pa.schema([
     pa.field("llm", LLM_USAGE_TYPE, nullable=True),
     pa.field("dedup_cluster", pa.string(), nullable=False),
     pa.field("removed", pa.string(), nullable=False),
+    pa.field("quality", QUALITY_TYPE, nullable=False),
+    pa.field("reparse_reason", pa.string(), nullable=False),
 ], metadata={"scicurate.dataset": "pages", "scicurate.schema_version": SCHEMA_VERSION})
 
 DEAD_LETTER_SCHEMA = pa.schema([
@@ -113,8 +163,18 @@ def document_row(doc: DocumentResult) -> dict[str, Any]:
         "pages_ok": doc.pages_ok, "pages_failed": doc.pages_failed, "pages_routed": doc.pages_routed,
         "removed_lines": doc.removed_lines, "pages_fallback": doc.pages_fallback,
         "pages_removed": doc.pages_removed, "duplicate_of": doc.duplicate_of,
+        "garble": float(doc.garble), "garbled_share": float(doc.garbled_share), "formulas": doc.formulas,
+        "formulas_broken": doc.formulas_broken, "scistrings": doc.scistrings,
+        "edu_score": float(doc.edu_score), "edu_model": doc.edu_model,
         "spans": [dataclasses.asdict(s) for s in doc.spans],
     }
+
+
+def filtered_document_row(doc: DocumentResult, reason: str, detail: str) -> dict[str, Any]:
+    row = document_row(doc)
+    row["filter_reason"] = reason
+    row["filter_detail"] = detail
+    return row
 
 
 def page_row(page: PageResult) -> dict[str, Any]:
@@ -129,7 +189,21 @@ def page_row(page: PageResult) -> dict[str, Any]:
         "is_fallback": page.is_fallback, "prompt": page.prompt, "model": page.model,
         "llm": dataclasses.asdict(page.llm) if page.llm is not None else None,
         "dedup_cluster": page.dedup_cluster, "removed": page.removed,
+        "quality": dataclasses.asdict(page.quality), "reparse_reason": page.reparse_reason,
     }
+
+
+def quality_from_row(row: dict[str, Any] | None) -> PageQuality:
+    """The pages dataset's quality struct back into a PageQuality (rows before schema 4 have
+    none: not measured)."""
+    if not row:
+        return PageQuality()
+    return PageQuality(
+        garble=float(row["garble"]), garble_reasons=row["garble_reasons"], lang=row["lang"],
+        lang_prob=float(row["lang_prob"]), formulas=int(row["formulas"]), formulas_broken=int(row["formulas_broken"]),
+        formula_issues=tuple(FormulaIssue(**i) for i in row.get("formula_issues") or ()),
+        scistrings=tuple(SciString(**i) for i in row.get("scistrings") or ()),
+    )
 
 
 def page_from_row(row: dict[str, Any]) -> PageResult:
@@ -151,6 +225,7 @@ def page_from_row(row: dict[str, Any]) -> PageResult:
         prompt=row.get("prompt") or "", model=row.get("model") or "",
         llm=LlmUsage(**llm) if llm else None,
         dedup_cluster=row.get("dedup_cluster") or "", removed=row.get("removed") or "",
+        quality=quality_from_row(row.get("quality")), reparse_reason=row.get("reparse_reason") or "",
     )
 
 
