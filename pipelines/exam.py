@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-from scicurate import schema_exam as schema
+from scicurate import schema
 from scicurate.pipelines import exam_steps as steps
 from scicurate.pipelines.summary import summarize
 

@@ -107,6 +107,16 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
             | "ScoreFormat" >> RunInference(KeyedModelHandler(PageClassifierHandler(config.format_model)))
             | "ApplyFormat" >> beam.Map(steps.apply_format)
         )
+    if config.edu_model:
+        # -> WebDoc with edu_score 0-5 of the education scorer (scicurate train edu)
+        from scicurate.classifiers.edu import EduScoreHandler
+
+        docs = (
+            docs
+            | "EduText" >> beam.Map(steps.text_of)
+            | "ScoreEducation" >> RunInference(KeyedModelHandler(EduScoreHandler(config.edu_model)))
+            | "ApplyEducation" >> beam.Map(steps.apply_edu)
+        )
     # -> kept WebDoc | filtered with every failing threshold
     kept = docs | "ApplyPageFilters" >> beam.ParDo(steps.ApplyPageFilters(config)).with_outputs(steps.FILTERED, main="docs")
     filtered.append(kept[steps.FILTERED])

@@ -37,6 +37,7 @@ from scicurate.web_records import (
     REASON_HTTP_STATUS,
     REASON_INTERNAL,
     REASON_LANGUAGE,
+    REASON_LOW_EDUCATION,
     REASON_LOW_QUALITY,
     REASON_NEAR_DUPLICATE,
     REASON_NOT_HTML,
@@ -251,6 +252,12 @@ def apply_quality(item) -> WebDoc:
                                classifier=_join(doc.classifier, prediction.model_id))
 
 
+def apply_edu(item) -> WebDoc:
+    doc, prediction = item
+    score = min(5.0, max(0.0, float(prediction.inference)))
+    return dataclasses.replace(doc, edu_score=round(score, 4), classifier=_join(doc.classifier, prediction.model_id))
+
+
 def apply_format(item) -> WebDoc:
     doc, prediction = item
     scores = prediction.inference
@@ -274,6 +281,8 @@ def page_filter_reasons(doc: WebDoc, config: WebConfig) -> tuple[str, ...]:
         reasons.append(REASON_LOW_QUALITY)
     if config.format_model and doc.format in config.drop_formats:
         reasons.append(f"{REASON_FORMAT}:{doc.format}")
+    if config.edu_model and 0.0 <= doc.edu_score < config.min_edu:
+        reasons.append(REASON_LOW_EDUCATION)
     return tuple(reasons)
 
 

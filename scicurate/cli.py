@@ -281,6 +281,7 @@ def _web_config(args: argparse.Namespace):
         changes["drop_formats"] = tuple(f.strip() for f in args.drop_formats.split(",") if f.strip())
     for flag, field in (("min_lang_score", "min_lang_score"), ("quality_model", "quality_model"),
                         ("min_quality", "min_quality"), ("format_model", "format_model"),
+                        ("edu_model", "edu_model"), ("min_edu", "min_edu"),
                         ("sample_per_domain", "sample_per_domain"), ("sample_share", "sample_share"),
                         ("sample_min", "sample_min"), ("min_domain_pages", "min_domain_pages"),
                         ("small_domain_verdict", "small_domain_verdict"), ("seed", "seed"),
@@ -321,6 +322,9 @@ def _add_web_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality-model", help="fastText quality model from `scicurate train web-classifiers`")
     p.add_argument("--min-quality", type=float, help="drop pages whose P(hq) is below this (default 0)")
     p.add_argument("--format-model", help="fastText format model from `scicurate train web-classifiers`")
+    p.add_argument("--edu-model", help="education scorer directory from `scicurate train edu`: pages scored "
+                                       "below --min-edu on the 0-5 scale go to filtered/ (low_education)")
+    p.add_argument("--min-edu", type=float, help="least education score kept (default 2.5)")
     p.add_argument("--drop-formats", help="comma-separated formats to drop (default: navigation)")
     p.add_argument("--sample-per-domain", type=int, help="most pages the agent reads per domain (default 200)")
     p.add_argument("--sample-share", type=float, help="share of a domain's pages the agent reads (default 0.1)")
@@ -428,6 +432,10 @@ def _preflight_web(config) -> None:
     for path in (config.quality_model, config.format_model):
         if path:
             PageClassifier(path).load()
+    if config.edu_model:
+        from scicurate.classifiers.edu import read_edu_card
+
+        read_edu_card(config.edu_model)
     if config.agent:
         try:
             prompts.load(config.triage.prompt)
@@ -542,7 +550,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     recall_run.add_arguments(run_sub.add_parser(
         "recall", help="score a pool with recall models -> recalled/<domain>/, scores/, filtered/ + summary.json"))
 
-    from scicurate import exam_run
+    from scicurate import exam_run, images_run
+
+    images_run.add_arguments(run_sub.add_parser(
+        "images", help="filter image-text pairs (blank, blurry, tiny, extreme aspect, missing images) "
+                       "-> kept/, filtered/, dead_letter/ + summary.json"))
 
     exam_run.add_arguments(run_sub.add_parser(
         "exam", help="exam-item integrity filter: JSONL/Parquet items -> kept/, filtered/ (reasons), dead_letter/ "
@@ -613,6 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run_web(args, rest)
         if args.command == "run" and args.pipeline == "recall":
             return recall_run.run(args, rest)
+        if args.command == "run" and args.pipeline == "images":
+            return images_run.run(args, rest)
         if args.command == "run" and args.pipeline == "exam":
             return exam_run.run(args, rest)
         if rest:

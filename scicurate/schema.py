@@ -1,16 +1,18 @@
 """The one place that owns the Arrow/Parquet schemas of the output datasets.
 
-Three datasets are written side by side under the output directory:
-  documents/  one row per merged document (DocumentResult)
-  pages/      one row per page, failed pages included (PageResult)
+`run pdf` writes side by side under the output directory:
+  documents/  one row per merged document that passed the quality thresholds (DocumentResult)
+  filtered/   one row per document a quality threshold took out, with its reason
+  pages/      one row per page, failed and removed pages included (PageResult)
   dead_letter/ one row per document or page that could not be processed (DeadLetter)
+The other pipelines' datasets follow below: web triage, recall, exam items, image-text pairs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 
@@ -296,6 +298,7 @@ _WEB_PAGE_FIELDS = [
     pa.field("stats", TEXT_STATS_TYPE, nullable=True),
     pa.field("rule_reasons", pa.list_(pa.string()), nullable=False),
     pa.field("quality_score", pa.float64(), nullable=False),
+    pa.field("edu_score", pa.float64(), nullable=False),
     pa.field("format", pa.string(), nullable=False),
     pa.field("format_score", pa.float64(), nullable=False),
     pa.field("classifier", pa.string(), nullable=False),
@@ -377,7 +380,7 @@ def web_page_row(doc) -> dict[str, Any]:
         "extractor": doc.extractor, "removed_lines": doc.removed_lines, "lang": doc.lang,
         "lang_score": float(doc.lang_score),
         "stats": dataclasses.asdict(doc.stats) if doc.stats is not None else None,
-        "rule_reasons": list(doc.rule_reasons), "quality_score": float(doc.quality_score),
+        "rule_reasons": list(doc.rule_reasons), "quality_score": float(doc.quality_score), "edu_score": float(doc.edu_score),
         "format": doc.format, "format_score": float(doc.format_score), "classifier": doc.classifier,
         "duplicate_of": doc.duplicate_of, "sampled": doc.sampled, "verdict": doc.verdict,
         "verdict_reasons": doc.verdict_reasons, "rewritten": doc.rewritten, "rewrite_flags": doc.rewrite_flags,
@@ -550,3 +553,187 @@ def seed_candidate_json(row) -> str:
     return json.dumps({"id": row.doc_id, "text": row.text, "url": row.url, "url_domain": row.url_domain,
                        "domains": list(row.domains), "shares": list(row.shares), "round": row.round},
                       ensure_ascii=False, sort_keys=True)
+
+
+# ---- exam items (`scicurate run exam`) ----------------------------------------------------
+# Arrow/Parquet schemas of `scicurate run exam` (the exam-item integrity filter).
+#
+#     kept/         one row per item the rules (and, for multi-part fill-in-the-blank items, the
+#                   LLM completeness check) kept: the normalised item, its type, notes, and the
+#                   canonical training `text`
+#     filtered/     the same columns plus `reason` (the first) and `reasons` (all, stable codes)
+#     dead_letter/  one row per unreadable pool file or row that is no exam item
+#
+# pipelines/exam_steps.py (ExamOutcome, ExamDeadLetter) by duck typing.
+
+EXAM_SCHEMA_VERSION = "1"
+
+EXAM_OPTION_TYPE = pa.struct([pa.field("label", pa.string(), nullable=False), pa.field("text", pa.string(), nullable=False)])
+
+
+def _exam_meta(name: str) -> dict[str, str]:
+    return {"scicurate.dataset": f"exam/{name}", "scicurate.schema_version": EXAM_SCHEMA_VERSION}
+
+
+def _exam_item_fields() -> list[pa.Field]:
+    return [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("layout", pa.string(), nullable=False),             # structured | text
+        pa.field("item_type", pa.string(), nullable=False),          # multiple_choice | multi_select | fill_in_blank | …
+        pa.field("declared_type", pa.string(), nullable=False),      # the item's own type, normalised ("" when none)
+        pa.field("raw_type", pa.string(), nullable=False),
+        pa.field("stem", pa.large_string(), nullable=False),
+        pa.field("options", pa.list_(EXAM_OPTION_TYPE), nullable=False),
+        pa.field("answer", pa.large_string(), nullable=False),
+        pa.field("answer_parts", pa.list_(pa.string()), nullable=False),
+        pa.field("answer_labels", pa.list_(pa.string()), nullable=False),
+        pa.field("explanation", pa.large_string(), nullable=False),
+        pa.field("explanation_labels", pa.list_(pa.string()), nullable=False),
+        pa.field("images", pa.list_(pa.string()), nullable=False),
+        pa.field("blanks", pa.int32(), nullable=False),               # fill-in-the-blank only, else 0
+        pa.field("notes", pa.list_(pa.string()), nullable=False),
+        pa.field("llm_check", pa.string(), nullable=False),           # "" | complete | incomplete | failed:<why> | disabled
+        pa.field("llm_missing", pa.list_(pa.string()), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),              # exam_check@N when the LLM was asked
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),          # exam_items.render_text
+    ]
+
+
+EXAM_KEPT_SCHEMA = pa.schema(_exam_item_fields(), metadata=_exam_meta("kept"))
+
+EXAM_FILTERED_SCHEMA = pa.schema(_exam_item_fields() + [
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("reasons", pa.list_(pa.string()), nullable=False),
+], metadata=_exam_meta("filtered"))
+
+EXAM_DEAD_LETTER_SCHEMA = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+], metadata=_exam_meta("dead_letter"))
+
+
+def exam_kept_row(outcome) -> dict[str, Any]:
+    from scicurate.classifiers.exam_items import render_text
+
+    item, check = outcome.item, outcome.check
+    return {
+        "item_id": item.item_id, "source": item.source, "layout": item.layout, "item_type": check.item_type,
+        "declared_type": item.declared_type, "raw_type": item.raw_type, "stem": item.stem,
+        "options": [{"label": o.label, "text": o.text} for o in item.options], "answer": item.answer,
+        "answer_parts": list(item.answer_parts), "answer_labels": list(check.answer_labels),
+        "explanation": item.explanation, "explanation_labels": list(check.explanation_labels),
+        "images": list(item.images), "blanks": check.blanks,
+        "notes": list(check.notes), "llm_check": outcome.llm_status, "llm_missing": list(outcome.llm_missing),
+        "prompt": outcome.prompt, "model": outcome.model, "text": render_text(item),
+    }
+
+
+def exam_filtered_row(outcome) -> dict[str, Any]:
+    return {**exam_kept_row(outcome), "reason": outcome.check.reasons[0], "reasons": list(outcome.check.reasons)}
+
+
+def exam_dead_letter_row(dead) -> dict[str, Any]:
+    return {"item_id": dead.item_id, "source": dead.source, "stage": dead.stage, "reason": dead.reason,
+            "message": dead.message}
+
+
+
+
+# ---- image-text pairs (`scicurate run images`) -------------------------------------------------
+#
+# Three datasets under the output directory:
+#   kept/         one row per kept pair: caption, image bytes, the image's measures, flags
+#   filtered/     one row per filtered pair: every reason, and the measures when the image was
+#                 measured (thresholds can be re-applied from them); no image bytes
+#   dead_letter/  one row per pair (or file) that could not be processed: stage, reason, message
+
+IMAGES_SCHEMA_VERSION = "1"
+
+
+def _images_meta(name: str) -> dict[str, str]:
+    return {"scicurate.dataset": f"images/{name}", "scicurate.schema_version": IMAGES_SCHEMA_VERSION}
+
+
+IMAGE_MEASURES_TYPE = pa.struct([
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("n_bytes", pa.int64(), nullable=False),
+    pa.field("format", pa.string(), nullable=False),
+    pa.field("mode", pa.string(), nullable=False),
+    pa.field("width", pa.int64(), nullable=False),
+    pa.field("height", pa.int64(), nullable=False),
+    pa.field("aspect", pa.float64(), nullable=False),
+    pa.field("analysis_width", pa.int64(), nullable=False),
+    pa.field("analysis_height", pa.int64(), nullable=False),
+    pa.field("gray_std", pa.float64(), nullable=False),
+    pa.field("dominant_share", pa.float64(), nullable=False),
+    pa.field("white_share", pa.float64(), nullable=False),
+    pa.field("laplacian_var", pa.float64(), nullable=False),
+])
+
+
+def _image_pair_fields() -> list[pa.Field]:
+    return [pa.field("pair_id", pa.string(), nullable=False), pa.field("source", pa.string(), nullable=False),
+            pa.field("where", pa.string(), nullable=False), pa.field("caption", pa.string(), nullable=False),
+            pa.field("image_ref", pa.string(), nullable=False)]
+
+
+IMAGES_KEPT_SCHEMA = pa.schema(_image_pair_fields() + [
+    pa.field("image", pa.binary(), nullable=False),
+    pa.field("flags", pa.list_(pa.string()), nullable=False),
+    pa.field("measures", IMAGE_MEASURES_TYPE, nullable=False),
+    pa.field("measured_with", pa.string(), nullable=False),
+], metadata=_images_meta("kept"))
+
+IMAGES_FILTERED_SCHEMA = pa.schema(_image_pair_fields() + [
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("flags", pa.list_(pa.string()), nullable=False),
+    pa.field("detail", pa.string(), nullable=False),
+    pa.field("measures", IMAGE_MEASURES_TYPE, nullable=True),
+    pa.field("measured_with", pa.string(), nullable=False),
+], metadata=_images_meta("filtered"))
+
+IMAGES_DEAD_LETTER_SCHEMA = pa.schema([
+    pa.field("pair_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+    pa.field("image_ref", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+], metadata=_images_meta("dead_letter"))
+
+
+def _image_measures(measures) -> Optional[dict[str, Any]]:
+    if measures is None:
+        return None
+    from scicurate.classifiers.image_filters import measures_dict
+
+    return measures_dict(measures)
+
+
+def _image_pair(row) -> dict[str, Any]:
+    return {"pair_id": row.pair_id, "source": row.source, "where": row.where, "caption": row.caption,
+            "image_ref": row.image_ref}
+
+
+def images_kept_row(kept, measured_with: str) -> dict[str, Any]:
+    return {**_image_pair(kept.row), "image": kept.data, "flags": list(kept.flags), "measures": _image_measures(kept.measures),
+            "measured_with": measured_with}
+
+
+def images_filtered_row(filtered, measured_with: str) -> dict[str, Any]:
+    return {**_image_pair(filtered.row), "stage": filtered.stage, "reason": filtered.reason,
+            "reasons": list(filtered.reasons), "flags": list(filtered.flags), "detail": filtered.detail,
+            "measures": _image_measures(filtered.measures), "measured_with": measured_with if filtered.measures else ""}
+
+
+def images_dead_letter_row(dead) -> dict[str, Any]:
+    return {"pair_id": dead.pair_id, "source": dead.source, "stage": dead.stage, "reason": dead.reason,
+            "message": dead.message, "image_ref": dead.image_ref, "sha256": dead.sha256}

@@ -42,6 +42,9 @@ class WebConfig:
     - `min_quality=0.0`, `drop_formats=("navigation",)`: thresholds of the project's fastText
       quality and format models; they only apply when `quality_model` / `format_model` point
       at models trained by `scicurate train web-classifiers` (a first run has none).
+    - `edu_model=""`, `min_edu=2.5`: the education scorer (`scicurate train edu`), off until
+      given; pages scored below 2.5 on the 0-5 scale go to filtered/ as `low_education`
+      (FineWeb-Edu keeps int(round(score)) >= 3).
     - `near=dedup.config.STRICT`: word 5-grams at estimated Jaccard 0.8, the usual web setting
       (mirrors and syndicated copies), not the looser document default.
     - `sample_per_domain=200`, `sample_share=0.1`, `sample_min=16`: the agent reads 10% of a
@@ -74,6 +77,8 @@ class WebConfig:
     quality_model: str = ""
     min_quality: float = 0.0
     format_model: str = ""
+    edu_model: str = ""
+    min_edu: float = 2.5
     drop_formats: tuple[str, ...] = ("navigation",)
     near_dedup: bool = True
     near: MinHashConfig = STRICT
@@ -100,6 +105,8 @@ class WebConfig:
             raise ConfigError(f"extract_batch must be in 1..1024; got {self.extract_batch}")
         if any(not isinstance(code, str) or not code for code in self.languages):
             raise ConfigError(f"languages must be ISO codes such as 'en'; got {self.languages!r}")
+        if not 0.0 <= self.min_edu <= 5.0:
+            raise ConfigError(f"min_edu is on the 0-5 education scale; got {self.min_edu}")
         if not 0.0 <= self.min_lang_score <= 1.0 or not 0.0 <= self.min_quality <= 1.0:
             raise ConfigError("min_lang_score and min_quality are probabilities in [0, 1]")
         if self.sample_per_domain < 1 or self.sample_min < 1:

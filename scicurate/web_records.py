@@ -36,6 +36,7 @@ REASON_EMPTY_AFTER_LINE_DEDUP = "empty_after_line_dedup"
 REASON_EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 REASON_LANGUAGE = "language"
 REASON_LOW_QUALITY = "quality_classifier"
+REASON_LOW_EDUCATION = "low_education"      # education score below WebConfig.min_edu
 REASON_FORMAT = "format_classifier"
 REASON_DOMAIN_DISCARD = "domain_discard"
 REASON_INTERNAL = "internal_error"
@@ -67,6 +68,7 @@ class WebDoc:
     quality_score: float = -1.0    # P(hq) of the project's fastText quality model; -1 = not scored
     format: str = ""               # top label of the fastText format model; "" = not scored
     format_score: float = 0.0
+    edu_score: float = -1.0        # education level 0-5 of the edu model (`--edu-model`); -1 = not scored
     classifier: str = ""           # model names (file stem + sha256 prefix) that scored the page
     duplicate_of: str = ""         # near-dup: the page_id of the cluster's representative
     sampled: bool = False          # one of the pages the triage agent read for its domain

@@ -81,7 +81,7 @@ def test_formulas_and_markup_are_not_prose():
 
 def test_soft_features_need_enough_prose():
     # no dictionary words, no language: garbled on a long page, not judged on a short one
-    features = GarbleFeatures(chars=500, prose_chars=150, word_likeness=0.0, lang_prob=0.05)
+    features = GarbleFeatures(chars=500, prose_chars=80, word_likeness=0.0, lang_prob=0.05)
     assert score(features).score == 0.0
     assert score(dataclasses.replace(features, prose_chars=400)).score >= 0.5
 
