@@ -171,13 +171,15 @@ _LATEX_CMD = re.compile(r"\\[A-Za-z]+\*?")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LETTER_TOKEN = regex.compile(r"[\p{L}\p{M}]+")
 # Ordinary punctuation and the symbols prose uses; the rest counts toward symbol_ratio.
-_PLAIN = regex.compile(r"[\p{L}\p{M}\p{N}\s.,;:!?'\"()\[\]{}\-–—/%&+=<>*#_@§°·•…‘’“”«»]")
+_PLAIN = regex.compile(r"[\p{L}\p{M}\p{N}\s.,;:!?'\"()\[\]{}\-–—/%&+=<>*#_@§°·•…‘’“”«»\u3000-\u303F\uFF01-\uFF65]")
 _SCRIPTS = ("Latin", "Cyrillic", "Arabic", "Hebrew", "Han", "Hiragana", "Katakana", "Hangul", "Devanagari",
             "Thai", "Armenian", "Georgian", "Bengali", "Tamil", "Ethiopic")
 _SCRIPT_RE = {name: regex.compile(rf"\p{{Script={name}}}") for name in _SCRIPTS}
 # Japanese mixes Han, Hiragana and Katakana; Korean Han and Hangul: one writing system each.
 _SCRIPT_FAMILY = {"Hiragana": "Han", "Katakana": "Han", "Hangul": "Han"}
 _LETTERS = regex.compile(r"\p{L}")
+_UNSPACED = regex.compile(r"[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}"
+                          r"\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}\p{Script=Tibetan}]")
 _SPACED = regex.compile(r"(?<!\S)(?:\p{L}[ \t]){4,}\p{L}(?!\S)")
 _MATH_LETTERS = regex.compile(r"[\p{Script=Greek}\U0001D400-\U0001D7FF\u2100-\u214F]")
 
@@ -197,12 +199,21 @@ def prose_of(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def _available_languages() -> frozenset[str]:
+    import wordfreq
+
+    return frozenset(wordfreq.available_languages(wordlist="best"))
+
+
 @lru_cache(maxsize=32)
 def _dictionary(lang: str) -> frozenset[str] | None:
     """Words of `lang` with a Zipf frequency of at least 1 (wordfreq's large lists); None when
     wordfreq has no list for it."""
     import wordfreq
 
+    if lang not in _available_languages():
+        return None              # wordfreq would fall back on a "nearest" language (eu -> es)
     try:
         freqs = wordfreq.get_frequency_dict(lang, wordlist="best")
     except (LookupError, ValueError):
@@ -254,13 +265,15 @@ def measure(text: str, language_id: LanguageId | None, config: GarbleConfig = Ga
     mojibake = badness(text) * 100.0 / chars
     prose = prose_of(_CID.sub(" ", text))
     prose_chars = sum(1 for c in prose if not c.isspace())
-    tokens = [t.lower() for t in _LETTER_TOKEN.findall(prose)]
-    if prose_chars and tokens:
+    # Scripts written without spaces (Han, kana, Thai, …) have no words to look up or to run
+    # together: their tokens are left out of the word features (lid.176 still judges them).
+    tokens = [t.lower() for t in _LETTER_TOKEN.findall(prose) if not _UNSPACED.search(t)]
+    if prose_chars and (tokens or _UNSPACED.search(prose)):
         lang, prob = language_id(prose) if language_id is not None else ("", 1.0)
         word_likeness = _word_likeness([t for t in tokens if len(t) > 1], (lang, "en"))
         letters = sum(len(t) for t in tokens)
-        single = sum(len(_LETTERS.findall(m)) for m in _SPACED.findall(prose)) / letters
-        long_tokens = sum(len(t) for t in tokens if len(t) >= 25) / letters
+        single = sum(len(_LETTERS.findall(m)) for m in _SPACED.findall(prose)) / letters if letters else 0.0
+        long_tokens = sum(len(t) for t in tokens if len(t) >= 25) / letters if letters else 0.0
         symbols = sum(1 for c in prose if not c.isspace() and not _PLAIN.match(c)) / prose_chars
         mix = _script_mix(prose)
     else:

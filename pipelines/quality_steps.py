@@ -306,3 +306,24 @@ def apply_edu(item) -> DocumentResult:
     Metrics.counter("pdf_edu", "scored").inc()
     score = min(5.0, max(0.0, float(prediction.inference)))
     return dataclasses.replace(doc, edu_score=round(score, 4), edu_model=str(prediction.model_id or ""))
+
+
+# ---- the same controls on one document's pages, without Beam (`scicurate parse`) ------------
+
+def quality_pages(pages: Sequence[PageResult], config: PdfConfig) -> list[PageResult]:
+    """`run pdf`'s page controls in `_page_quality` order on a list of pages: tags, mojibake
+    repair, garble score, formula check, page threshold."""
+    pages = list(pages)
+    if config.scistrings:
+        pages = [tag_scistrings(p) for p in pages]
+    if config.garble:
+        pages = [repair_mojibake(p) for p in pages]
+        handler = GarbleHandler(garble_config(config))
+        pages = [apply_garble(r) for r in handler.run_inference(pages, handler.load_model())]
+    if config.formula_check:
+        from scicurate.parsers.formula_check import FormulaChecker, check_text
+
+        with FormulaChecker() as checker:
+            pages = [formula_quality(p, check_text(p.text, checker)) if p.status == STATUS_OK and p.text else p
+                     for p in pages]
+    return [apply_page_thresholds(p, config) for p in pages]

@@ -97,11 +97,17 @@ def parse_document(path: str, config: PdfConfig, *, progress: bool = False) -> P
             finally:
                 parser.teardown()
             results = [redone.get(p.page_index, p) for p in results]
+    from scicurate.pipelines.quality_steps import document_filter_reason, filter_detail, quality_pages
+
+    results = quality_pages(results, config)
     out = merge_document(pdf.doc_id, results, max_fallback_rate=config.max_fallback_rate,
                          min_fallback_pages=config.min_fallback_pages)
     if out.document is None:
         dead = [d for d in out.dead_letters if d.page_index is None] or list(out.dead_letters)
         raise ParseFailed(dead[0].reason, dead[0].message)
+    reason = document_filter_reason(out.document, config)
+    if reason:
+        raise ParseFailed(f"filtered:{reason}", filter_detail(out.document, reason, config))
     return ParsedDocument(out.document, out.pages, out.dead_letters)
 
 

@@ -237,9 +237,14 @@ def accounting(summary: dict[str, Any]) -> Accounting:
     inputs, documents, dead = (_int_or_none(summary.get(k)) for k in ("inputs", "documents", "dead_letter"))
     if inputs is None or documents is None or dead is None:
         return Accounting(False, "summary.json lacks integer inputs / documents / dead_letter counts")
-    adds_up = inputs == documents + dead
+    # filtered/ (quality thresholds) exists from schema 4 on; older summaries have no such key
+    filtered = _int_or_none(summary.get("filtered", 0))
+    if filtered is None:
+        return Accounting(False, "summary.json has a non-integer filtered count")
+    adds_up = inputs == documents + filtered + dead
     flag = summary.get("accounted")
-    text = f"inputs {inputs} {'=' if adds_up else '≠'} documents {documents} + dead letters {dead}"
+    text = (f"inputs {inputs} {'=' if adds_up else '≠'} documents {documents} + filtered {filtered} "
+            f"+ dead letters {dead}")
     if flag is not True:
         text += f"; summary.json says accounted = {json.dumps(flag)}"
     return Accounting(adds_up and flag is True, text)

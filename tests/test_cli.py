@@ -198,14 +198,14 @@ def test_run_pdf_prints_the_summary_json(run_pdf):
 
 
 @pytest.mark.slow
-def test_run_pdf_writes_three_datasets_and_the_summary(run_pdf):
+def test_run_pdf_writes_four_datasets_and_the_summary(run_pdf):
     proc, out = run_pdf
     assert sorted(p.name for p in out.iterdir()) == [
-        "dead_letter", "documents", "pages", "run_info.json", "summary.json"]
+        "dead_letter", "documents", "filtered", "pages", "run_info.json", "summary.json"]
     info = json.loads((out / "run_info.json").read_text())
     assert info["inputs"] == 2 and info["tier"] == "flash" and info["wall_seconds"] > 0
     assert info["runner"] == "FnApiRunner"
-    for name in ("dead_letter", "documents", "pages"):
+    for name in ("dead_letter", "documents", "filtered", "pages"):
         assert [p.name for p in (out / name).iterdir()] == ["part-00000-of-00001.parquet"]
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk.pop("config")["input"] == "tests/fixtures/pdf/t*.pdf"

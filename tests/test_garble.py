@@ -47,7 +47,14 @@ def one(detector: GarbleDetector, text: str):
     return detector.scores([text])[0]
 
 
-@pytest.mark.parametrize("text", [PROSE * 2, GERMAN * 2, MATHS * 2])
+CHINESE = ("量子力学是描述微观粒子运动规律的物理学分支。它与相对论一起构成现代物理学的理论基础。"
+           "薛定谔方程描述了量子态随时间的演化，波函数的模平方给出粒子在空间中出现的概率密度。")
+JAPANESE = "量子力学は、分子や原子、あるいはそれを構成する電子など、微視的な物理現象を記述する力学である。"
+RUSSIAN = ("Квантовая механика — раздел теоретической физики, описывающий физические явления, в которых "
+           "действие сравнимо по величине с постоянной Планка. ")
+
+
+@pytest.mark.parametrize("text", [PROSE * 2, GERMAN * 2, MATHS * 2, CHINESE * 2, JAPANESE * 3, RUSSIAN * 2])
 def test_readable_text_scores_low(detector, text):
     result = one(detector, text)
     assert result.score < 0.3, garble.describe(result)

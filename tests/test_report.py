@@ -42,7 +42,8 @@ def _page(doc: str, source: str, index: int, pages: int, score: float, route: st
 
 def _document(doc: str, source: str, pages: int) -> dict:
     return {"doc_id": doc, "source": source, "text": "t", "num_pages": pages, "pages_ok": pages,
-            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "pages_fallback": 0, "pages_removed": 0, "duplicate_of": "", "spans": []}
+            "pages_failed": 0, "pages_routed": 0, "removed_lines": 0, "pages_fallback": 0, "pages_removed": 0, "duplicate_of": "", "garble": 0.0, "garbled_share": 0.0,
+            "formulas": 0, "formulas_broken": 0, "scistrings": 0, "edu_score": -1.0, "edu_model": "", "spans": []}
 
 
 def _dead(doc: str, source: str, reason: str, message: str, page_index: int | None = None,
@@ -126,7 +127,7 @@ def untimed_page(tmp_path_factory) -> str:
 def test_report_shows_counts_reasons_and_ok(timed_page):
     page = timed_page
     assert page.startswith("<!DOCTYPE html>")
-    assert re.search(r'id="accounting"><b>OK</b>accounting identity: inputs 4 = documents 2 \+ dead letters 2', page)
+    assert re.search(r'id="accounting"><b>OK</b>accounting identity: inputs 4 = documents 2 \+ filtered 0 \+ dead letters 2', page)
     assert "BROKEN" not in page
     for label, value in (("inputs", 4), ("documents", 2), ("dead letters", 2), ("dead-letter pages", 1),
                          ("pages", 3), ("pages routed", 2)):
@@ -171,7 +172,7 @@ def test_untrusted_text_is_escaped(untimed_page):
 
 def test_zero_row_datasets_render_none(tmp_path):
     page = build_report(str(make_run(tmp_path, empty=True)))
-    assert "<b>OK</b>" in page and "inputs 0 = documents 0 + dead letters 0" in page
+    assert "<b>OK</b>" in page and "inputs 0 = documents 0 + filtered 0 + dead letters 0" in page
     assert '<p class="none">dead letters: none</p>' in page
     assert '<p class="none">pages: none</p>' in page
     assert '<p class="none">documents: none</p>' in page
@@ -203,7 +204,7 @@ def test_bad_run_info_means_throughput_unknown(tmp_path):
 def test_unaccounted_run_is_broken(tmp_path):
     page = build_report(str(make_run(tmp_path, accounted=False)))
     assert re.search(r'class="identity broken" id="accounting"><b>BROKEN</b>', page)
-    assert "inputs 5 ≠ documents 2 + dead letters 2" in page
+    assert "inputs 5 ≠ documents 2 + filtered 0 + dead letters 2" in page
     assert "accounted = false" in page
 
 
@@ -212,6 +213,8 @@ def test_unaccounted_run_is_broken(tmp_path):
     ({"inputs": 3, "documents": 2, "dead_letter": 1, "accounted": False}, False),  # flag wins
     ({"inputs": 3, "documents": 1, "dead_letter": 1, "accounted": True}, False),   # numbers win
     ({"documents": 2, "dead_letter": 1, "accounted": True}, False),                # cannot check
+    ({"inputs": 4, "documents": 2, "filtered": 1, "dead_letter": 1, "accounted": True}, True),
+    ({"inputs": 3, "documents": 2, "filtered": 1, "dead_letter": 1, "accounted": True}, False),
 ])
 def test_accounting_needs_flag_and_arithmetic(summary, ok):
     assert accounting(summary).ok is ok
@@ -308,7 +311,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     proc = _headless(browser, tmp_path, "--dump-dom", url)
     dom = proc.stdout
     assert "scicurate run report" in dom, proc.stderr[-2000:]
-    assert re.search(r"<b>OK</b>\s*accounting identity: inputs 4 = documents 2 \+ dead letters 2", dom)
+    assert re.search(r"<b>OK</b>\s*accounting identity: inputs 4 = documents 2 \+ filtered 0 \+ dead letters 2", dom)
     assert len(re.findall(r'<img src="data:image/png;base64,', dom)) == 7
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and HOSTILE not in dom
 
