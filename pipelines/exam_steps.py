@@ -16,10 +16,6 @@ item (with `--no-llm-check` the same items are kept with `llm_unchecked:disabled
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import io
-import json
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Iterator
 
@@ -30,7 +26,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from scicurate.classifiers import exam_items as ex
 from scicurate.config import EMBEDDED_LLM, ConfigError, LlmConfig
-from scicurate.parsers.pool_input import PARQUET_BATCH, pool_format
+from scicurate.parsers.pool_input import PoolRowError, iter_pool_rows, pool_format
 from scicurate.pipelines.inference import failed_examples
 from scicurate.pipelines.summary import CountSummary
 
@@ -98,18 +94,6 @@ ROW_FAILURES = ("bad_record", "too_large")     # dead letters that stand for one
 
 # ---- read ------------------------------------------------------------------------------------
 
-def _size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "surrogatepass"))
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(k) + _size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return sum(_size(v) for v in value)
-    return 8
-
-
 def item_or_dead(row: Any, path: str, where: str, size: int, max_row_bytes: int) -> ex.ExamItem | ExamDeadLetter:
     """One parsed row -> its ExamItem, or a dead letter (too large, no exam item)."""
     raw_id = next((row.get(k) for k in ex.ID_KEYS if isinstance(row, dict) and row.get(k) not in (None, "")), "")
@@ -127,44 +111,11 @@ def read_items(stream: BinaryIO, path: str, *, max_row_bytes: int) -> Iterator[e
     """Every row of one pool file (JSONL, JSONL.gz or Parquet; `stream` is its raw bytes),
     one outcome per row; a file that breaks mid-way yields the rows before the break and one
     file-level dead letter. Pure Python."""
-    kind = pool_format(path)
-    if kind == "parquet":
-        yield from _read_parquet(stream, path, max_row_bytes)
-        return
-    if kind == "jsonl.gz":
-        stream = gzip.GzipFile(fileobj=stream)
-    lineno = 0
-    try:
-        for lineno, raw in enumerate(io.TextIOWrapper(stream, encoding="utf-8", errors="strict"), 1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                yield ExamDeadLetter("", path, STAGE_READ, "bad_record", f"{where}: not JSON: {exc}")
-                continue
-            yield item_or_dead(row, path, where, len(raw.encode("utf-8", "surrogatepass")), max_row_bytes)
-    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
-        reason = "bad_encoding" if isinstance(exc, UnicodeDecodeError) else "corrupt_input"
-        yield ExamDeadLetter("", path, STAGE_READ, reason,
-                             f"{path}: unreadable after line {lineno}: {type(exc).__name__}: {exc}")
-
-
-def _read_parquet(stream: BinaryIO, path: str, max_row_bytes: int) -> Iterator[ex.ExamItem | ExamDeadLetter]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    row_number = 0
-    try:
-        handle = pq.ParquetFile(pa.PythonFile(stream, mode="r") if not hasattr(stream, "seek") else stream)
-        for batch in handle.iter_batches(batch_size=PARQUET_BATCH):
-            for row in batch.to_pylist():
-                row_number += 1
-                yield item_or_dead(row, path, f"{path}:row {row_number}", _size(row), max_row_bytes)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
-        yield ExamDeadLetter("", path, STAGE_READ, "corrupt_input",
-                             f"{path}: unreadable after row {row_number}: {type(exc).__name__}: {exc}")
+    for got in iter_pool_rows(stream, path):
+        if isinstance(got, PoolRowError):
+            yield ExamDeadLetter("", path, STAGE_READ, got.reason, got.message)
+        else:
+            yield item_or_dead(got.row, path, got.where, got.size, max_row_bytes)
 
 
 class ReadItems(beam.DoFn):

@@ -18,13 +18,9 @@ DoFns wrap them and count every outcome under the `images` namespace.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import json
 import os
 import posixpath
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Optional
 
@@ -35,13 +31,14 @@ from apache_beam.pvalue import TaggedOutput
 
 from scicurate.classifiers import image_filters as imf
 from scicurate.config import ConfigError
-from scicurate.parsers.pool_input import pool_format
+from scicurate.parsers.pool_input import PoolRowError, iter_pool_rows, pool_format
 from scicurate.pipelines.summary import CountSummary
 
 NAMESPACE = "images"
 FAILED = "failed"
 FILTERED = "filtered"
 ID_FIELDS = ("id", "pair_id")
+PAIR_COLUMNS = (*ID_FIELDS, "caption", "image", "image_path")     # the Parquet columns read
 PARQUET_BATCH = 64                      # rows per Arrow batch: rows carry image bytes
 
 STAGE_READ = "read"
@@ -194,49 +191,20 @@ def pair_row(row: Any, source: str, where: str) -> PairRow | ImageDeadLetter:
 def read_pairs(stream: BinaryIO, path: str) -> Iterator[PairRow | ImageDeadLetter]:
     """Every row of one pairs file (`stream` is its raw bytes; gzip is undone here). A file
     that breaks mid-way yields the rows before the break and one `corrupt_input` dead letter."""
-    kind = pool_format(path)
-    if kind == "parquet":
-        yield from _read_parquet(stream, path)
-        return
-    if kind == "jsonl.gz":
-        stream = gzip.GzipFile(fileobj=stream)
-    lineno = 0
-    try:
-        for lineno, raw in enumerate(io.TextIOWrapper(stream, encoding="utf-8", errors="strict"), 1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                yield ImageDeadLetter("", path, STAGE_READ, BAD_RECORD, f"{where}: not JSON: {exc}")
-                continue
-            yield pair_row(row, path, where)
-    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
-        yield ImageDeadLetter("", path, STAGE_READ, CORRUPT_INPUT,
-                              f"{path}: unreadable after line {lineno}: {type(exc).__name__}: {exc}")
+    for got in iter_pool_rows(stream, path, columns=PAIR_COLUMNS, check_columns=_needs_pair_column,
+                              batch_size=PARQUET_BATCH):
+        if isinstance(got, PoolRowError):
+            # a file that is not UTF-8 is as broken as any other here: no `bad_encoding`
+            reason = BAD_RECORD if got.reason == BAD_RECORD else CORRUPT_INPUT
+            yield ImageDeadLetter("", path, STAGE_READ, reason, got.message)
+        else:
+            yield pair_row(got.row, path, got.where)
 
 
-def _read_parquet(stream: BinaryIO, path: str) -> Iterator[PairRow | ImageDeadLetter]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    row_number = 0
-    try:
-        handle = pq.ParquetFile(pa.PythonFile(stream, mode="r") if not hasattr(stream, "seek") else stream)
-        names = set(handle.schema_arrow.names)
-        if not names & {"caption", "image", "image_path"}:
-            yield ImageDeadLetter("", path, STAGE_READ, CORRUPT_INPUT,
-                                  f"{path}: no caption, image or image_path column (columns: {sorted(names)})")
-            return
-        columns = [c for c in (*ID_FIELDS, "caption", "image", "image_path") if c in names]
-        for batch in handle.iter_batches(batch_size=PARQUET_BATCH, columns=columns):
-            for row in batch.to_pylist():
-                row_number += 1
-                yield pair_row(row, path, f"{path}:row {row_number}")
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
-        yield ImageDeadLetter("", path, STAGE_READ, CORRUPT_INPUT,
-                              f"{path}: unreadable after row {row_number}: {type(exc).__name__}: {exc}")
+def _needs_pair_column(path: str, names: frozenset[str]) -> PoolRowError | None:
+    if names & {"caption", "image", "image_path"}:
+        return None
+    return PoolRowError(CORRUPT_INPUT, f"{path}: no caption, image or image_path column (columns: {sorted(names)})")
 
 
 # ---- load (pure, given a file system) --------------------------------------------------------
