@@ -209,8 +209,11 @@ def format_label(row: dict) -> str | None:
 
 def holdout_fraction_key(page_id: str, seed: int = 0) -> float:
     """A page's position in [0, 1) for the train/holdout split: blake2b of (seed, page_id), so
-    the split depends on neither row order nor a random generator."""
-    digest = hashlib.blake2b(f"{seed}\x00{page_id}".encode("utf-8"), digest_size=8).digest()
+    the split depends on neither row order nor a random generator. Personalised ("holdout"):
+    the annotation sample (`annotate.sample_key`) takes the rows with the smallest plain
+    blake2b(seed, id), so an unpersonalised split key would put a whole sample below any
+    holdout share whenever the sample is a small part of its pool."""
+    digest = hashlib.blake2b(f"{seed}\x00{page_id}".encode("utf-8"), digest_size=8, person=b"holdout").digest()
     return int.from_bytes(digest, "big") / 2.0 ** 64
 
 

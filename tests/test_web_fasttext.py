@@ -343,3 +343,15 @@ def test_cli_flags_and_errors(tmp_path, rows):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no \\*.parquet"):
         list(train_cli.read_tags(tmp_path / "empty"))
+
+
+def test_holdout_split_is_independent_of_the_annotation_sample():
+    """The silver sample is the rows with the smallest annotate.sample_key; the split must
+    still hold out about its share of them (it held out every row when both used one hash)."""
+    from scicurate.classifiers.annotate import sample_pool
+
+    pool = [{"id": f"doc{i}", "text": "t"} for i in range(5000)]
+    sample = sample_pool(pool, 250, seed=0)
+    held = sum(holdout_fraction_key(str(r["id"]), 0) < 0.2 for r in sample) / len(sample)
+    assert 0.1 < held < 0.3
+
