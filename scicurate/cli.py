@@ -599,6 +599,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recall-llm", help="small-LLM recall classifier: a linear head on a frozen causal LM (SmolLM2-135M by "
                            "default), from a seed or silver labels JSONL"))
 
+    from scicurate import edu as edu_module
+
+    edu_module.add_train_arguments(train_sub.add_parser(
+        "edu", help="education scorer (0-5): fastText or a MiniLM-embedding head, from `scicurate edu annotate` labels"))
+    edu_cmd = sub.add_parser("edu", help="education-level scoring: LLM labels on a pool sample")
+    edu_sub = edu_cmd.add_subparsers(dest="edu_command", required=True)
+    edu_module.add_annotate_arguments(edu_sub.add_parser(
+        "annotate", help="an LLM scores a deterministic sample of a pool with the additive 0-5 rubric (prompts/edu)"))
+
     from scicurate import recall as recall_module
 
     recall_cmd = sub.add_parser("recall", help="taxonomy recall: silver annotation and prompt refinement")
@@ -638,7 +647,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "recall":
             return recall_module.run_refine(args) if args.recall_command == "refine-prompt" \
                 else recall_module.run_annotate(args)
+        if args.command == "edu":
+            return edu_module.run_annotate(args)
         if args.command == "train":
+            if args.train_name == "edu":
+                return edu_module.run_train(args)
             if args.train_name == "recall-llm":
                 return train_module.run_recall_llm(args)
             return train_module.run_recall(args) if args.train_name == "recall" else train_module.run(args)
