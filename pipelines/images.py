@@ -13,21 +13,14 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import WriteToParquet
 
 from scicurate import schema
 from scicurate.pipelines import images_steps as steps
 from scicurate.pipelines.images_steps import ImagesRunConfig
+from scicurate.pipelines.outputs import write_parquet as _write
 from scicurate.pipelines.summary import summarize
 
 
-def _write(pcoll, label: str, path: str, parquet_schema, to_row, shards: int):
-    return (
-        pcoll
-        | f"{label}Rows" >> beam.Map(to_row)
-        | f"{label}Parquet" >> WriteToParquet(path, parquet_schema, file_name_suffix=".parquet", num_shards=shards,
-                                              shard_name_template="-SSSSS-of-NNNNN")
-    )
 
 
 def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: ImagesRunConfig) -> dict:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadFromParquet, WriteToParquet
+from apache_beam.io.parquetio import ReadFromParquet
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.transforms.stats import ApproximateQuantiles
 
@@ -29,23 +29,11 @@ from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
 from scicurate.pipelines import quality_steps as quality
+from scicurate.pipelines.outputs import part_path, write_parquet as _write
 from scicurate.pipelines.summary import summarize
 from scicurate.records import DeadLetter, DocumentResult, PageResult
 
 
-def _write(pcoll, label: str, output_dir: str, name: str, parquet_schema, to_row, shards: int):
-    # Deterministic shard names: <dir>/<name>/part-00000-of-00001.parquet
-    return (
-        pcoll
-        | f"{label}Rows" >> beam.Map(to_row)
-        | f"{label}Parquet" >> WriteToParquet(
-            FileSystems.join(output_dir, name, "part"),
-            parquet_schema,
-            file_name_suffix=".parquet",
-            num_shards=shards,
-            shard_name_template="-SSSSS-of-NNNNN",
-        )
-    )
 
 
 def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: PdfConfig) -> None:
@@ -224,10 +212,10 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     page_failures = merged.pages | "PageFailures" >> beam.FlatMap(steps.page_dead_letters)
     dead = (tuple(early_dead) + (merged[steps.FAILED], page_failures) + tuple(extra_dead)) | "AllDeadLetters" >> beam.Flatten()
 
-    _write(documents, "Documents", output_dir, "documents", schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
-    _write(merged.pages, "Pages", output_dir, "pages", schema.PAGE_SCHEMA, schema.page_row, config.num_shards)
-    _write(dead, "DeadLetter", output_dir, "dead_letter", schema.DEAD_LETTER_SCHEMA, schema.dead_letter_row, 1)
-    _write(filtered, "Filtered", output_dir, "filtered", schema.FILTERED_DOCUMENT_SCHEMA,
+    _write(documents, "Documents", part_path(output_dir, "documents"), schema.DOCUMENT_SCHEMA, schema.document_row, config.num_shards)
+    _write(merged.pages, "Pages", part_path(output_dir, "pages"), schema.PAGE_SCHEMA, schema.page_row, config.num_shards)
+    _write(dead, "DeadLetter", part_path(output_dir, "dead_letter"), schema.DEAD_LETTER_SCHEMA, schema.dead_letter_row, 1)
+    _write(filtered, "Filtered", part_path(output_dir, "filtered"), schema.FILTERED_DOCUMENT_SCHEMA,
            lambda item: schema.filtered_document_row(*item, quality.filter_detail(*item, config)), 1)
 
     # -> summary.json: counts that must add up (inputs == documents + dead_letter)

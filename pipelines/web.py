@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import WriteToParquet
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from scicurate import schema
 from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.lines import DomainLineDedup
 from scicurate.pipelines import web_steps as steps
+from scicurate.pipelines.outputs import part_path, write_parquet as _write
 from scicurate.pipelines.summary import summarize
 from scicurate.web_config import WebConfig
 
 
-def _write(pcoll, label: str, output_dir: str, name: str, parquet_schema, to_row, shards: int):
-    return (
-        pcoll
-        | f"{label}Rows" >> beam.Map(to_row)
-        | f"{label}Parquet" >> WriteToParquet(
-            FileSystems.join(output_dir, name, "part"), parquet_schema, file_name_suffix=".parquet",
-            num_shards=shards, shard_name_template="-SSSSS-of-NNNNN",
-        )
-    )
 
 
 def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: WebConfig) -> None:
@@ -177,12 +167,12 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     all_filtered = filtered | "AllFiltered" >> beam.Flatten()
     all_dead = dead | "AllDeadLetters" >> beam.Flatten()
 
-    _write(pages, "Pages", output_dir, "pages", schema.WEB_PAGE_SCHEMA, schema.web_page_row, config.num_shards)
-    _write(all_filtered, "Filtered", output_dir, "filtered", schema.WEB_FILTERED_SCHEMA, schema.web_filtered_row,
+    _write(pages, "Pages", part_path(output_dir, "pages"), schema.WEB_PAGE_SCHEMA, schema.web_page_row, config.num_shards)
+    _write(all_filtered, "Filtered", part_path(output_dir, "filtered"), schema.WEB_FILTERED_SCHEMA, schema.web_filtered_row,
            config.num_shards)
-    _write(all_dead, "DeadLetter", output_dir, "dead_letter", schema.WEB_DEAD_LETTER_SCHEMA, schema.web_dead_letter_row, 1)
-    _write(decisions, "Verdicts", output_dir, "verdicts", schema.WEB_VERDICT_SCHEMA, schema.web_verdict_row, 1)
-    _write(tag_rows, "Tags", output_dir, "tags", schema.WEB_TAGS_SCHEMA, schema.web_tag_row, 1)
+    _write(all_dead, "DeadLetter", part_path(output_dir, "dead_letter"), schema.WEB_DEAD_LETTER_SCHEMA, schema.web_dead_letter_row, 1)
+    _write(decisions, "Verdicts", part_path(output_dir, "verdicts"), schema.WEB_VERDICT_SCHEMA, schema.web_verdict_row, 1)
+    _write(tag_rows, "Tags", part_path(output_dir, "tags"), schema.WEB_TAGS_SCHEMA, schema.web_tag_row, 1)
 
     # -> summary.json: inputs == written + filtered + dead_letter
     keys = (
