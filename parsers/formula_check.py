@@ -49,7 +49,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -561,13 +560,9 @@ class FormulaChecker:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        from scicurate.parsers.sandbox import kill_process_group
+
+        if not kill_process_group(proc):
             _LOG.warning("KaTeX worker %s did not exit after SIGKILL", proc.pid)
         for pipe in (proc.stdin, proc.stdout):
             try:

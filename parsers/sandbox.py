@@ -55,6 +55,20 @@ SPLIT_SECONDS_PER_PAGE = 0.05
 SPLIT_MIN_TIMEOUT_S = 30.0
 
 
+def kill_process_group(proc) -> bool:
+    """SIGKILL a child started with start_new_session=True and everything it spawned, then
+    reap it; False when it did not exit within 10 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedPage:
     page_index: int
@@ -192,18 +206,9 @@ class SandboxedParser:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _kill(self) -> None:
-        proc = self._proc
-        self._proc = None
-        if proc is None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            pass
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            kill_process_group(proc)
 
     def _stderr_tail(self, limit: int = 1500) -> str:
         try:
