@@ -251,7 +251,10 @@ class TokenSummaryKeys(beam.DoFn):
                 yield f"quality.tokens_removed.{page.removed}", n
                 yield f"quality.pages_removed.{page.removed}", 1
         elif kind == "document":
-            yield "quality.tokens_written", self.counter(record.text)
+            n = self.counter(record.text)
+            yield "quality.tokens_written", n
+            if record.duplicate_of:      # marked, not removed: a reader filters on duplicate_of
+                yield "quality.tokens_near_duplicate", n
         else:
             doc, reason = record
             yield f"quality.tokens_removed.{reason}_document", self.counter(doc.text)
@@ -272,6 +275,7 @@ def quality_summary(summary: dict[str, Any]) -> dict[str, Any]:
     parsed tokens."""
     flat = summary.get("quality", {})
     out: dict[str, Any] = {"tokens_parsed": flat.get("tokens_parsed", 0), "tokens_written": flat.get("tokens_written", 0),
+                           "tokens_near_duplicate": flat.get("tokens_near_duplicate", 0),
                            "tokens_removed": {}, "share_removed": {}, "pages_removed": {}}
     parsed = out["tokens_parsed"]
     for key, value in sorted(flat.items()):

@@ -172,6 +172,8 @@ def test_near_duplicate_documents_are_marked_not_dropped(tmp_path):
     assert b["duplicate_of"] == "" and b["pages_removed"] == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == 3 and summary["documents_near_duplicate"] == 1
+    # the copy's tokens are written (marked, not removed) and counted as such
+    assert 0 < summary["quality"]["tokens_near_duplicate"] < summary["quality"]["tokens_written"]
     assert counters[("dedup_documents", "near_duplicates")] == 1
 
 
