@@ -89,7 +89,8 @@ def test_vlm_cleanup_starts_the_embedded_model_and_leaves_no_server(tmp_path):
     for page in pages:
         assert page["prompt"] == "vlm_page@1,cleanup@1"
         assert page["model"] == "fake-vlm,gemma-3-270m-Q4_K_M"
-        assert page["llm"]["calls"] == 2 and page["llm"]["prompt_tokens"] > 11
+        # one VLM request and one cleanup request; a loaded machine can time one out and retry it
+        assert page["llm"]["calls"] >= 2 and page["llm"]["prompt_tokens"] > 11
         # whatever the small model asked for, only the guard's lines can have gone
         kept = set(page["text"].split("\n"))
         assert {"## Governing equations", "$$", "E = -\\nabla \\phi"} <= kept
