@@ -52,6 +52,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import weakref
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -530,6 +531,11 @@ class FormulaChecker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             start_new_session=True,  # its own process group: killed as a whole
         )
+        # a checker dropped without close() (an exception in a caller, interpreter exit) must
+        # not leave a worker spinning on a hostile formula: kill it when the checker goes
+        from scicurate.parsers.sandbox import kill_process_group
+
+        weakref.finalize(self, kill_process_group, self._proc)
         os.set_blocking(self._proc.stdin.fileno(), False)  # type: ignore[union-attr]
         try:
             info = json.loads(next(iter(self._exchange(b"", 1, self.config.startup_timeout_s))))

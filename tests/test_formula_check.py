@@ -376,3 +376,19 @@ def test_worker_that_cannot_load_katex_fails_at_start_up(fake):
     (katex_dir / "not-ready").write_text("")
     with pytest.raises(ConfigError, match="fake cannot load"):
         FormulaChecker(FormulaCheckConfig(katex_dir=str(katex_dir)), script=script).start()
+
+
+@needs_node
+def test_a_checker_dropped_without_close_leaves_no_worker(fake):
+    """A worker spinning on a formula is killed when its checker is garbage-collected."""
+    import gc
+
+    katex_dir, script = fake
+    checker = FormulaChecker(FormulaCheckConfig(katex_dir=str(katex_dir), timeout_s=30), script=script)
+    checker.start()
+    proc = checker._proc
+    proc.stdin.write(b'{"i": 0, "latex": "HANG", "display": false}\n')
+    proc.stdin.flush()
+    del checker
+    gc.collect()
+    assert proc.wait(timeout=10) is not None
