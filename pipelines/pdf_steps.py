@@ -502,8 +502,6 @@ class BuildSummary(CountSummary):
         dedup["share_words_removed"] = round(dedup["words_removed"] / dedup["words"], 6) if dedup["words"] else 0.0
         formulas = summary["formulas"]
         formulas["valid_share"] = round(1 - formulas["broken"] / formulas["formulas"], 6) if formulas["formulas"] else 1.0
-        scored = summary["quality"].pop("pages_garble_scored", 0)
         summary["quality"] = quality_summary(summary)
-        summary["quality"]["pages_garble_scored"] = scored
         summary["accounted"] = summary["inputs"] == summary["documents"] + summary["filtered"] + summary["dead_letter"]
         return summary

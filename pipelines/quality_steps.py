@@ -276,6 +276,7 @@ def quality_summary(summary: dict[str, Any]) -> dict[str, Any]:
     flat = summary.get("quality", {})
     out: dict[str, Any] = {"tokens_parsed": flat.get("tokens_parsed", 0), "tokens_written": flat.get("tokens_written", 0),
                            "tokens_near_duplicate": flat.get("tokens_near_duplicate", 0),
+                           "pages_garble_scored": flat.get("pages_garble_scored", 0),
                            "tokens_removed": {}, "share_removed": {}, "pages_removed": {}}
     parsed = out["tokens_parsed"]
     for key, value in sorted(flat.items()):
