@@ -42,7 +42,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
         from scicurate.llm.handler import chat_handler
 
         # -> ExamOutcome with the LLM's answer applied (incomplete: filtered; no answer: kept, noted)
-        checker = KeyedModelHandler(chat_handler(config.llm, namespace="exam_check"))
+        checker = KeyedModelHandler(chat_handler(config.llm, namespace="exam_check", resume_dir=output_dir))
         answered, failed = (
             routed[steps.TO_LLM]
             | "CompletenessRequests" >> beam.Map(steps.llm_request, config.completeness)

@@ -54,7 +54,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     parsed = (
         split.windows
         | "SpreadWindows" >> beam.Reshuffle()
-        | "ParseLowCost" >> beam.ParDo(steps.ParseWindow(config))
+        | "ParseLowCost" >> beam.ParDo(steps.ParseWindow(config, _parse_store(output_dir, config)))
     )
     # -> (PageParse, PageSignals, score, markdown, rules, top signals)
     signalled = parsed | "DetectSignals" >> beam.Map(steps.signal_page, min_text_chars=config.min_text_chars)
@@ -102,7 +102,14 @@ def build_reparse(pipeline: beam.Pipeline, previous_dir: str, output_dir: str, c
     _finish(pages, (carried,), inputs, output_dir, config, f"reparse:{previous_dir}", only_flagged=True)
 
 
-def _high_cost(routed, config: PdfConfig, only_flagged: bool):
+def _parse_store(output_dir: str, config: PdfConfig):
+    """Where parsed windows wait for a rerun of a killed run (None with --no-resume)."""
+    from scicurate.resume import WorkStore
+
+    return WorkStore.for_stage(output_dir, "parse", steps.parse_settings(config)) if config.resume else None
+
+
+def _high_cost(routed, config: PdfConfig, only_flagged: bool, output_dir: str):
     """Routed pages through the configured high-cost parser; -> (all pages, dead letters)."""
     sent = routed | "SendToHighCost" >> beam.FlatMap(steps.send_to_high_cost, only_flagged).with_outputs(
         steps.HIGH_COST, main="kept")
@@ -124,7 +131,9 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool):
     # -> ((page, text layer), ChatRequest with the page image) | done: fallback pages
     rendered = grouped | "RenderRouted" >> beam.ParDo(steps.RenderRouted(config)).with_outputs(steps.DONE, main="requests")
     # -> ((page, text layer), PredictionResult(ChatResult)) | failed batches
-    vlm = KeyedModelHandler(chat_handler(config.llm, validator=vlm_problems, namespace="pdf_vlm"))
+    resume_dir = output_dir if config.resume else ""
+    vlm = KeyedModelHandler(chat_handler(config.llm, validator=vlm_problems, namespace="pdf_vlm",
+                                         resume_dir=resume_dir))
     answered, failed = rendered.requests | "AskVlm" >> RunInference(vlm).with_exception_handling()
     # -> PageResult: VLM text after its rules, or the low-cost text flagged is_fallback
     parsed = answered | "ApplyVlm" >> beam.Map(steps.apply_vlm_prediction)
@@ -135,7 +144,7 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool):
     if config.vlm_cleanup:
         # -> (page, cleanup ChatRequest) | done: pages with nothing to clean
         asks = pages | "CleanupRequests" >> beam.ParDo(steps.MakeCleanupRequest(config)).with_outputs(steps.DONE, main="asks")
-        cleaner = KeyedModelHandler(chat_handler(config.cleanup_llm, namespace="pdf_cleanup"))
+        cleaner = KeyedModelHandler(chat_handler(config.cleanup_llm, namespace="pdf_cleanup", resume_dir=resume_dir))
         cleaned, cleanup_failed = asks.asks | "AskCleanup" >> RunInference(cleaner).with_exception_handling()
         kept = cleanup_failed.failed_inferences | "CleanupExceptions" >> beam.FlatMap(
             steps.failed_inference_pages, "pdf_cleanup").with_outputs(steps.FAILED, main="pages")
@@ -176,7 +185,7 @@ def _finish(routed, early_dead: tuple, input_keys, output_dir: str, config: PdfC
     extra_dead: list = []
     if config.high_cost_parser:
         # -> routed pages re-parsed by the high-cost parser, the rest unchanged
-        routed, extra_dead = _high_cost(routed, config, only_flagged)
+        routed, extra_dead = _high_cost(routed, config, only_flagged, output_dir)
     if config.page_dedup:
         # -> the same pages; those repeated across >= K documents marked removed="repeated_page"
         routed = routed | "RepeatedPages" >> RepeatedPages(

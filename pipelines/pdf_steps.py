@@ -20,6 +20,8 @@ from scicurate.pipelines.quality_steps import quality_summary
 from scicurate.pipelines.summary import CountSummary
 from scicurate.records import (
     REASON_INTERNAL,
+    REASON_PAGE_TIMEOUT,
+    REASON_PARSER_CRASH,
     REASON_TOO_LARGE,
     REASON_UNREADABLE,
     STATUS_FAILED,
@@ -130,8 +132,13 @@ class ParseWindow(_SandboxDoFn):
     parser's begin/finish API is not used here until that is understood.
     """
 
-    def __init__(self, config: PdfConfig) -> None:
+    # Failures a rerun may not repeat (an overloaded machine, a killed child): never saved.
+    UNSETTLED = (REASON_PAGE_TIMEOUT, REASON_PARSER_CRASH, REASON_INTERNAL)
+
+    def __init__(self, config: PdfConfig, store=None) -> None:
         super().__init__(config)
+        self.store = store          # scicurate.resume.WorkStore: windows finished by a killed run
+        self.windows_resumed = Metrics.counter("pdf_parse", "windows_resumed")
         self.pages_ok = Metrics.counter("pdf_parse", "pages_ok")
         self.pages_failed = Metrics.counter("pdf_parse", "pages_failed")
         self.pages_ocr = Metrics.counter("pdf_parse", "pages_ocr")
@@ -144,7 +151,7 @@ class ParseWindow(_SandboxDoFn):
             self._started = time.monotonic()
 
     def process(self, window: PageWindow) -> Iterator[PageParse]:
-        pages = self._sandbox.parse_window(window)  # type: ignore[union-attr]
+        pages = self._parse(window)
         for page in pages:
             if page.status == STATUS_FAILED:
                 self.pages_failed.inc()
@@ -160,6 +167,37 @@ class ParseWindow(_SandboxDoFn):
             rate = self._done / max(1e-6, now - self._started)
             _LOG.info("parsed %d pages in this worker (%.2f pages/s)", self._done, rate)
         yield from pages
+
+
+    def _parse(self, window: PageWindow) -> list[PageParse]:
+        """The window's pages: from the resume store when a killed run finished this window,
+        else parsed (and saved unless a failure might not repeat)."""
+        from scicurate.parsers.sandbox import page_from_json, page_to_json
+
+        key = f"{window.doc_id}-{window.first_page:06d}-{window.num_pages:04d}"
+        if self.store is not None:
+            saved = self.store.load(key)
+            if saved is not None:
+                self.windows_resumed.inc()
+                return [page_from_json(d) for d in saved]
+        pages = self._sandbox.parse_window(window)  # type: ignore[union-attr]
+        if self.store is not None and not any(p.error_reason in self.UNSETTLED for p in pages):
+            self.store.save(key, [page_to_json(p) for p in pages])
+        return pages
+
+
+def parse_settings(config: PdfConfig) -> dict[str, Any]:
+    """What changes a window's parsed pages: the resume store's fingerprint."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from scicurate import __version__
+
+    try:
+        mineru = version("mineru")
+    except PackageNotFoundError:
+        mineru = ""
+    return {"scicurate": __version__, "mineru": mineru, "tier": config.tier, "min_text_chars": config.min_text_chars,
+            "ocr": config.ocr_without_text_layer and not config.high_cost_parser}
 
 
 def signal_page(page: PageParse, min_text_chars: int) -> tuple[PageParse, PageSignals, float, str, str, tuple[str, ...]]:

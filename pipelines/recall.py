@@ -73,7 +73,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     hot = url_stats | "HotUrlDomains" >> beam.Filter(lambda s: bool(s.hot)) | "KeyHot" >> beam.Map(lambda s: (s.url_domain, s))
     candidates = decisions | "SeedCandidates" >> beam.FlatMap(steps.seed_candidates, beam.pvalue.AsDict(hot), config.round)
     # -> SpotCheck: the annotation prompt re-labels the spot_check smallest-hash texts per domain
-    spot = _spot_check(recalled, config)
+    spot = _spot_check(recalled, config, output_dir)
 
     filtered = (read[steps.FILTERED], split[steps.FILTERED]) | "AllFiltered" >> beam.Flatten()
     all_dead = dead | "AllDeadLetters" >> beam.Flatten()
@@ -110,7 +110,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     summarize(keys, steps.BuildSummary(config), output_dir, config, input_pattern)
 
 
-def _spot_check(recalled, config: RecallRunConfig):
+def _spot_check(recalled, config: RecallRunConfig, output_dir: str):
     """RecalledDoc -> SpotCheck for a deterministic sample of each domain (none when off)."""
     if not config.spot_check:
         return recalled | "NoSpotCheck" >> beam.FlatMap(lambda _: [])
@@ -122,7 +122,7 @@ def _spot_check(recalled, config: RecallRunConfig):
         | "SpotSample" >> beam.combiners.Top.PerKey(config.spot_check, key=lambda item: item[0], reverse=True)
         | "SpotRequests" >> beam.FlatMap(steps.spot_check_requests)
     )
-    checker = KeyedModelHandler(chat_handler(config.llm, namespace="recall_spot_check"))
+    checker = KeyedModelHandler(chat_handler(config.llm, namespace="recall_spot_check", resume_dir=output_dir))
     answered, failed = requests | "AskSpotCheck" >> RunInference(checker).with_exception_handling()
     return (
         (

@@ -137,7 +137,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
         | "PlanDomains" >> beam.ParDo(steps.PlanDomain(config)).with_outputs(steps.INFO, main="requests")
     )
     # -> TagRow per sampled page
-    tag_rows = _triage(planned.requests, config)
+    tag_rows = _triage(planned.requests, config, output_dir)
     # -> (domain, DomainTagStats)
     tag_stats = tag_rows | "TagsByDomain" >> beam.Map(lambda r: (r.domain, r)) | "AggregateTags" >> beam.CombinePerKey(steps.TagStats())
     # -> (domain, DomainDecision)
@@ -162,7 +162,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     written = [applied.docs]
     dead = [read[steps.FAILED], extracted[steps.FAILED], applied[steps.FAILED]]
     if config.rewrite and config.agent:
-        written.append(_rewrite(applied[steps.REWRITE], config))
+        written.append(_rewrite(applied[steps.REWRITE], config, output_dir))
     pages = written | "AllWritten" >> beam.Flatten() if len(written) > 1 else written[0]
     all_filtered = filtered | "AllFiltered" >> beam.Flatten()
     all_dead = dead | "AllDeadLetters" >> beam.Flatten()
@@ -187,13 +187,14 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     summarize(keys, steps.BuildSummary(), output_dir, config, input_pattern)
 
 
-def _triage(requests, config: WebConfig):
+def _triage(requests, config: WebConfig, output_dir: str):
     """Keyed triage ChatRequests -> TagRow per sampled page (failed batches become tag failures)."""
     from scicurate.llm.handler import chat_handler
 
     if not config.agent:
         return requests | "NoTriage" >> beam.FlatMap(lambda _: [])
-    agent = KeyedModelHandler(chat_handler(config.llm, namespace="web_triage"))
+    agent = KeyedModelHandler(chat_handler(config.llm, namespace="web_triage",
+                                           resume_dir=output_dir if config.resume else ""))
     answered, failed = requests | "AskTriageAgent" >> RunInference(agent).with_exception_handling()
     return (
         (
@@ -204,12 +205,13 @@ def _triage(requests, config: WebConfig):
     )
 
 
-def _rewrite(docs, config: WebConfig):
+def _rewrite(docs, config: WebConfig, output_dir: str):
     """WebDocs of rewrite domains -> rewritten (guards passed) or the original, flagged."""
     from scicurate.llm.handler import chat_handler
 
     asks = docs | "RewriteRequests" >> beam.FlatMap(steps.rewrite_requests, config).with_outputs("done", main="asks")
-    rewriter = KeyedModelHandler(chat_handler(config.rewrite_llm, namespace="web_rewrite"))
+    rewriter = KeyedModelHandler(chat_handler(config.rewrite_llm, namespace="web_rewrite",
+                                              resume_dir=output_dir if config.resume else ""))
     answered, failed = asks.asks | "AskRewriter" >> RunInference(rewriter).with_exception_handling()
     return (
         (

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from scicurate import __version__
 from scicurate.config import EMBEDDED_LLM, HIGH_COST_PARSERS, LLM_BACKENDS, PRESETS, TIERS, ConfigError, PdfConfig
+from scicurate.resume import RunOutput
 
 
 def _llm_changes(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def _pdf_config(args: argparse.Namespace) -> PdfConfig:
             changes[field] = value
     if getattr(args, "allow_model_download", False):
         changes["allow_model_download"] = True
+    if getattr(args, "no_resume", False):
+        changes["resume"] = False
     return config.replace(**changes)
 
 
@@ -103,6 +106,14 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
                                        "filter those below --edu-threshold; for web-crawled PDFs, off by default")
     q.add_argument("--edu-threshold", type=float, help="minimum education score kept (default 2.5)")
     q.add_argument("--tokenizer", help="tokens in summary.json: smollm2 (default, shipped), words, or a tokenizer.json path")
+    p.add_argument("--no-resume", action="store_true",
+                   help="do not keep finished work under OUTPUT/_resume (a rerun of a killed run then starts over)")
+
+
+def _say_resuming(run_output) -> None:
+    if run_output.resumed_units:
+        print(f"scicurate: resuming: {run_output.resumed_units} finished units (parsed page windows, model "
+              f"answers) of an interrupted run in {run_output.output_dir} are reused", file=sys.stderr)
 
 
 def _write_run_info(output: str, info: dict[str, Any]) -> None:
@@ -237,7 +248,9 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
           f" high-cost {config.high_cost_parser or 'none (pages flagged)'}; runner {runner_name(options)}",
           file=sys.stderr)
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    inputs_read = [args.reparse_flagged] if args.reparse_flagged else [m.path for m in matches]
+    with RunOutput(args.output, inputs_read, resume=config.resume) as run_output, contextlib.ExitStack() as stack:
+        _say_resuming(run_output)
         if config.vlm_cleanup:
             # The embedded cleanup model runs for the length of the run and stops with it.
             cleanup = stack.enter_context(serving(config.cleanup_llm))
@@ -253,7 +266,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
         "tier": config.tier, "inputs": inputs, "input": args.input or f"reparse:{args.reparse_flagged}",
         "high_cost": config.high_cost_parser, "llm_model": config.llm.model if config.high_cost_parser else "",
-        "scicurate_version": __version__,
+        "scicurate_version": __version__, "resumed_units": run_output.resumed_units,
     })
     return _print_summary(args.output, ("documents", "dead_letter"))
 
@@ -299,7 +312,7 @@ def _web_config(args: argparse.Namespace):
 
         changes["extract"] = dataclasses.replace(config.extract, **extract)
     for flag, field in (("no_agent", "agent"), ("no_rewrite", "rewrite"), ("no_exact_dedup", "exact_dedup"),
-                        ("no_near_dedup", "near_dedup")):
+                        ("no_near_dedup", "near_dedup"), ("no_resume", "resume")):
         if getattr(args, flag, False):
             changes[field] = False
     if args.no_line_dedup:
@@ -351,6 +364,8 @@ def _add_web_flags(p: argparse.ArgumentParser) -> None:
                    help="how the tag schema reaches the server (default auto)")
     p.add_argument("--rewrite-endpoint", help="server for the rewriter (default: the agent's)")
     p.add_argument("--rewrite-model", help="model for the rewriter (default: the agent's)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="do not keep model answers under OUTPUT/_resume (a rerun of a killed run asks again)")
 
 
 def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -388,7 +403,9 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
               "everywhere, but its tags are not a real judgement of a page: for triage, serve a strong "
               "model (vllm serve …) and pass --llm-endpoint URL --llm-model NAME", file=sys.stderr)
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    with RunOutput(args.output, [m.path for m in matches], resume=config.resume) as run_output, \
+            contextlib.ExitStack() as stack:
+        _say_resuming(run_output)
         if uses_llm:
             agent = stack.enter_context(serving(config.llm))
             if agent.backend == "endpoint":
@@ -407,7 +424,7 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
     _write_run_info(args.output, {
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
         "inputs_files": len(matches), "input": args.input, "agent_model": config.llm.model if uses_llm else "",
-        "scicurate_version": __version__,
+        "scicurate_version": __version__, "resumed_units": run_output.resumed_units,
     })
     return _print_summary(args.output, ("written", "filtered", "dead_letter"))
 

@@ -134,6 +134,8 @@ class PdfConfig:
       directory; "" = off, right for archive PDFs) scores documents 0-5 and filters those under
       `edu_threshold=2.5` (FineWeb-Edu keeps int(round(score)) >= 3). `tokenizer` counts the
       tokens each control removed for summary.json (smollm2: the shipped SmolLM2 vocabulary).
+    - `resume=True`: parsed page windows and model answers are kept under `OUTPUT/_resume/`
+      until the run finishes, so rerunning a killed run's command skips them (`scicurate.resume`).
     """
 
     tier: str = "flash"
@@ -171,6 +173,7 @@ class PdfConfig:
     edu_model: str = ""
     edu_threshold: float = 2.5
     tokenizer: str = "smollm2"
+    resume: bool = True                   # keep finished work under OUTPUT/_resume until the run ends
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:

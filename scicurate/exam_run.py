@@ -90,8 +90,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"scicurate: note: the completeness check asks the embedded CPU model {config.llm.model or 'smollm2'}; "
               "its answers are not a real judgement: serve a strong model and pass --llm-endpoint URL "
               "--llm-model NAME (or --no-llm-check)", file=sys.stderr)
+    from scicurate.cli import _say_resuming
+    from scicurate.resume import RunOutput
+
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    with RunOutput(args.output, [m.path for m in matches]) as run_output, contextlib.ExitStack() as stack:
+        _say_resuming(run_output)
         if config.llm_check:
             served = stack.enter_context(serving(config.llm))
             if served.backend == "endpoint":
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
         "inputs_files": len(matches), "input": args.input,
         "llm_model": config.llm.model if config.llm_check else "", "scicurate_version": __version__,
+        "resumed_units": run_output.resumed_units,
     }
     _write_run_info(args.output, info)
     return _print_summary(args.output, ("kept", "filtered", "dead_letter rows"))

@@ -74,8 +74,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     print(f"scicurate: {len(matches)} pairs files; preset {config.preset} (min side {f.min_side}, max aspect "
           f"{f.max_aspect}, blur < {f.blur_threshold}, blank >= {f.blank_share}, captions "
           f"{'required' if f.require_caption else 'flagged'}); runner {runner_name(options)}", file=sys.stderr)
+    from scicurate.resume import RunOutput
+
     started = time.perf_counter()
-    with beam.Pipeline(options=options) as pipeline:
+    with RunOutput(args.output, [m.path for m in matches], resume=False), beam.Pipeline(options=options) as pipeline:
         images_pipeline.build(pipeline, args.input, args.output, config)
     _write_run_info(args.output, {
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),

@@ -114,8 +114,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"scicurate: note: the spot-check asks the embedded CPU model {config.llm.model or 'smollm2'} "
               f"({config.spot_check} texts per domain); its answers are not a real judgement: serve a strong "
               "model and pass --llm-endpoint URL --llm-model NAME", file=sys.stderr)
+    from scicurate.cli import _say_resuming
+    from scicurate.resume import RunOutput
+
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    with RunOutput(args.output, [m.path for m in matches]) as run_output, contextlib.ExitStack() as stack:
+        _say_resuming(run_output)
         if config.spot_check:
             served = stack.enter_context(serving(config.llm))
             if served.backend == "endpoint":
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
         "inputs_files": len(matches), "input": args.input, "models": [m.model_dir for m in config.models],
         "spot_check_model": config.llm.model if config.spot_check else "", "scicurate_version": __version__,
+        "resumed_units": run_output.resumed_units,
     }
     _write_run_info(args.output, info)
     return _print_summary(args.output, ("recalled", "filtered", "dead_letter rows"))

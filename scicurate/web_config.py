@@ -97,6 +97,7 @@ class WebConfig:
     rewrite_llm: LlmConfig = EMBEDDED_LLM.replace(max_tokens=2048, timeout_s=300.0)
     join_shards: int = 16
     num_shards: int = 1
+    resume: bool = True     # keep model answers under OUTPUT/_resume until the run ends (scicurate.resume)
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
