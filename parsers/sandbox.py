@@ -31,8 +31,8 @@ from typing import Any, Iterator
 
 from scicurate.config import ConfigError, PdfConfig
 from scicurate.records import (
-    REASON_DAMAGED_STREAM,
     REASON_INTERNAL,
+    REASON_OUT_OF_MEMORY,
     REASON_PAGE_TIMEOUT,
     REASON_PARSER_CRASH,
     REASON_PARSER_ERROR,
@@ -44,7 +44,7 @@ from scicurate.records import (
     TextLayerStats,
 )
 
-from .split import DocumentError
+from .split import DocumentError, damage_reason
 
 _LOG = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ class SandboxedParser:
             "--ocr", "1" if self.config.ocr_without_text_layer and not self.config.high_cost_parser else "0",
             "--allow-download", "1" if self.config.allow_model_download else "0",
             "--parser", "1" if self.load_parser else "0",
+            "--memory-mb", str(self.config.parser_memory_mb),
         ]
         with open(self._stderr_path, "wb") as err:
             self._proc = subprocess.Popen(
@@ -235,9 +236,10 @@ class SandboxedParser:
             data = os.read(fd, 1 << 20)
             if not data:
                 code = self._proc.poll()
+                cap = f", memory cap {self.config.parser_memory_mb} MiB" if self.config.parser_memory_mb else ""
                 raise _ChildFailed(
                     REASON_PARSER_CRASH,
-                    f"parser process died (exit code {code}); last stderr: {self._stderr_tail(400)!r}",
+                    f"parser process died (exit code {code}{cap}); last stderr: {self._stderr_tail(400)!r}",
                 )
             chunks.extend(data)
             if chunks.endswith(b"\n"):
@@ -313,7 +315,7 @@ class SandboxedParser:
         routes the previous window's pages): one request in flight, never more.
         """
         damaged = dict(window.damaged)
-        bad = [failed_page(window, i, REASON_DAMAGED_STREAM, msg) for i, msg in sorted(damaged.items())]
+        bad = [failed_page(window, i, damage_reason(msg), msg) for i, msg in sorted(damaged.items())]
         todo = [i - window.first_page for i in window.page_indices if i not in damaged]
         flight = InFlight(window=window, bad=bad, todo=todo, work=tempfile.mkdtemp(dir=self._scratch))
         if not todo:
@@ -432,7 +434,15 @@ def _child_main(argv: list[str]) -> int:
     ap.add_argument("--ocr", default="1")
     ap.add_argument("--allow-download", default="0")
     ap.add_argument("--parser", default="1")
+    ap.add_argument("--memory-mb", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.memory_mb > 0:
+        # A hostile page (a content stream inflating to gigabytes, a huge image) fails here,
+        # alone, instead of taking the worker's memory: allocations past the cap fail.
+        import resource
+
+        cap = args.memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     # Keep the protocol channel private: anything native code prints goes to stderr.
     proto = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -506,6 +516,8 @@ def _child_main(argv: list[str]) -> int:
 
 
 def _classify(exc: Exception) -> str:
+    if isinstance(exc, MemoryError):
+        return REASON_OUT_OF_MEMORY
     name = type(exc).__name__
     text = str(exc).lower()
     if "password" in text:

@@ -56,12 +56,43 @@ def open_pdf(path: str):
         raise DocumentError(REASON_CORRUPT, f"PDFium cannot open it: {exc}") from exc
 
 
-def damaged_pages(path: str) -> dict[int, str]:
-    """Pages whose Flate-compressed content streams fail to decompress (checksum or data error).
+# A page's content streams inflating past this are a decompression bomb, not a page: the
+# densest real pages here (vector plots, maps) inflate to a few MB; 4 MB of PDF inflating to
+# 4 GB took 8 GB of the parser's memory before the parser gave up.
+MAX_CONTENT_INFLATED_BYTES = 256 << 20
+BOMB_PREFIX = "decompression bomb: "
+
+
+def damage_reason(message: str) -> str:
+    """The page reason code for a `damaged_pages` message."""
+    from scicurate.records import REASON_DAMAGED_STREAM, REASON_DECOMPRESSION_BOMB
+
+    return REASON_DECOMPRESSION_BOMB if message.startswith(BOMB_PREFIX) else REASON_DAMAGED_STREAM
+
+
+def _inflated_size(raw: bytes, limit: int) -> int:
+    """Bytes a zlib stream inflates to, counted in 1 MiB steps and never held: stops past
+    `limit` (returns limit + 1). Raises zlib.error for a damaged stream."""
+    import zlib
+
+    d = zlib.decompressobj()
+    total, data = 0, raw
+    while data:
+        total += len(d.decompress(data, 1 << 20))
+        if total > limit:
+            return limit + 1
+        data = d.unconsumed_tail
+    return total + len(d.flush())
+
+
+def damaged_pages(path: str, max_inflated: int = MAX_CONTENT_INFLATED_BYTES) -> dict[int, str]:
+    """Pages whose Flate-compressed content streams fail to decompress (checksum or data
+    error), or inflate past `max_inflated` bytes together (a decompression bomb).
 
     PDFium silently reads past a corrupted Flate stream and returns whatever text survives;
     zlib's Adler-32 check says the bytes were altered, so that text cannot be trusted. Only the
     page content streams are checked: they are what the text comes from, and they are cheap.
+    Inflation is counted in bounded steps, so the check itself never holds a bomb's output.
     """
     import zlib
 
@@ -80,6 +111,7 @@ def damaged_pages(path: str) -> dict[int, str]:
             if contents is None:
                 continue
             streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+            inflated = 0
             for stream in streams:
                 if not isinstance(stream, pikepdf.Stream):
                     continue
@@ -88,7 +120,12 @@ def damaged_pages(path: str) -> dict[int, str]:
                 if not filters or str(filters[0]) != "/FlateDecode":
                     continue
                 try:
-                    zlib.decompressobj().decompress(stream.read_raw_bytes())
+                    inflated += _inflated_size(stream.read_raw_bytes(), max_inflated - inflated)
+                    if inflated > max_inflated:
+                        num, gen = stream.objgen
+                        found[index] = (f"{BOMB_PREFIX}content streams inflate past {max_inflated >> 20} MiB "
+                                        f"(stream {num} {gen} R)")
+                        break
                 except zlib.error as exc:
                     num, gen = stream.objgen
                     found[index] = f"content stream {num} {gen} R fails to decompress: {exc}"

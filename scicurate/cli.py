@@ -42,6 +42,7 @@ def _pdf_config(args: argparse.Namespace) -> PdfConfig:
     for flag, field in (
         ("tier", "tier"), ("route_budget", "route_budget"), ("window_pages", "window_pages"),
         ("page_timeout", "page_timeout_s"), ("max_pages", "max_pages"), ("max_bytes", "max_bytes"),
+        ("parser_memory_mb", "parser_memory_mb"),
         ("shards", "num_shards"), ("min_text_chars", "min_text_chars"),
         ("high_cost_parser", "high_cost_parser"), ("vlm_dpi", "vlm_dpi"), ("max_fallback_rate", "max_fallback_rate"),
     ):
@@ -70,6 +71,8 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier", choices=TIERS, help="MinerU tier; flash needs no models, basic needs the ONNX set")
     p.add_argument("--window-pages", type=int, help="pages per split window (default 8)")
     p.add_argument("--page-timeout", type=float, help="seconds allowed per page before it is dead-lettered")
+    p.add_argument("--parser-memory-mb", type=int,
+                   help="address-space cap of each PDFium/MinerU process in MiB (default 4096; 0 = none)")
     p.add_argument("--max-pages", type=int, help="documents with more pages are dead-lettered")
     p.add_argument("--max-bytes", type=int, help="files larger than this are dead-lettered unread")
     p.add_argument("--min-text-chars", type=int, help="fewer text-layer chars than this = no text layer")

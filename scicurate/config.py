@@ -105,6 +105,12 @@ class PdfConfig:
     - `route_budget=0.05`: the Intern-S1 report sends "a few percent" of pages to the VLM.
     - `min_text_chars=16`: fewer text-layer characters than a short sentence means a scan.
     - `max_pages=20_000`, `max_bytes=1 GiB`: beyond any real paper or book; larger is hostile.
+    - `parser_memory_mb=4096`: the address-space limit (RLIMIT_AS) of each PDFium/MinerU
+      process. The flash tier peaks at ~1.5 GB of address space on real papers; a 4 MB PDF
+      whose content stream inflates to 4 GB took 8.3 GB of RAM without the cap, and with it
+      fails alone in 14 s (PDFium aborts: `parser_crash`, the message names the cap; a Python
+      allocation past it is `out_of_memory`) while the process is restarted for the next page.
+      The basic preset (ONNX models) allows 12 GiB.
     - `vlm_dpi=144`, `vlm_max_side_px=1600`: VLM OCR models (Qwen2.5-VL, olmOCR) are trained on
       page renders of ~1000-1600 px on the long side; 144 dpi puts a Letter page at 1584 px.
       Larger only costs visual tokens.
@@ -143,6 +149,7 @@ class PdfConfig:
     max_pages: int = 20_000
     max_bytes: int = 1 << 30
     page_timeout_s: float = 60.0
+    parser_memory_mb: int = 4096          # address-space cap of each parser process; 0 = none
     route_budget: float = 0.05
     quantile_epsilon: float = 0.001
     min_text_chars: int = 16
@@ -186,6 +193,8 @@ class PdfConfig:
             raise ConfigError("max_bytes must be at least 1 KiB")
         if self.page_timeout_s <= 0:
             raise ConfigError("page_timeout_s must be positive")
+        if self.parser_memory_mb and self.parser_memory_mb < 1024:
+            raise ConfigError("parser_memory_mb must be 0 (no cap) or at least 1024: MinerU needs ~1.5 GB")
         if not 0.0 <= self.route_budget <= 1.0:
             raise ConfigError(f"route_budget is a fraction of pages in [0, 1]; got {self.route_budget}")
         if not 0.0 < self.quantile_epsilon < 0.1:
@@ -239,5 +248,5 @@ PRESETS: dict[str, PdfConfig] = {
     "flash": PdfConfig(tier="flash"),
     # MinerU's ONNX model set must be installed locally (`mineru-models-download` on a machine
     # with network access, then MINERU_MODEL_SOURCE=local).
-    "basic": PdfConfig(tier="basic", page_timeout_s=180.0),
+    "basic": PdfConfig(tier="basic", page_timeout_s=180.0, parser_memory_mb=12288),
 }

@@ -21,6 +21,8 @@ REASON_EMPTY = "empty"                    # zero pages, or zero bytes
 REASON_TOO_MANY_PAGES = "too_many_pages"  # more pages than PdfConfig.max_pages
 REASON_PAGE_TIMEOUT = "page_timeout"      # the parser ran past its per-page time budget
 REASON_PARSER_CRASH = "parser_crash"      # the parser process died (segfault, OOM kill)
+REASON_OUT_OF_MEMORY = "out_of_memory"    # the page needed more than the parser's memory cap
+REASON_DECOMPRESSION_BOMB = "decompression_bomb"  # its content streams inflate past 256 MiB: not parsed
 REASON_PARSER_ERROR = "parser_error"      # the parser raised on this page
 REASON_DAMAGED_STREAM = "damaged_stream"  # a page's content stream fails its Flate checksum
 REASON_ALL_PAGES_FAILED = "all_pages_failed"  # no page of the document could be parsed
@@ -35,6 +37,7 @@ DOCUMENT_REASONS = (
 )
 PAGE_REASONS = (
     REASON_PAGE_TIMEOUT, REASON_PARSER_CRASH, REASON_PARSER_ERROR, REASON_DAMAGED_STREAM, REASON_INTERNAL,
+    REASON_OUT_OF_MEMORY, REASON_DECOMPRESSION_BOMB,
 )
 
 # Routes a page can take.

@@ -131,3 +131,70 @@ def test_three_thousand_page_pdf_splits_into_bounded_windows(tmp_path):
         assert biggest < len(pdf.data) / 100  # a window is a small fraction of the document
     finally:
         sb.close()
+
+
+def _bomb_pdf(inflated_mb: int) -> bytes:
+    """Two pages: the first draws its text after `inflated_mb` MiB of spaces packed into a
+    ~1/1000-size Flate stream (a decompression bomb), the second is an ordinary page."""
+    packer = zlib.compressobj(9)
+    chunk = b" " * (1 << 20)
+    bomb = b"".join(packer.compress(chunk) for _ in range(inflated_mb))
+    bomb += packer.compress(b"BT /F1 12 Tf 72 720 Td (after the bomb) Tj ET") + packer.flush()
+    plain = zlib.compress(b"BT /F1 12 Tf 72 720 Td (An ordinary page of an ordinary paper.) Tj ET")
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R /Resources << /Font << /F1 7 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 6 0 R /Resources << /Font << /F1 7 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(bomb) + bomb + b"\nendstream",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(plain) + plain + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def test_a_decompression_bomb_page_fails_alone_and_is_never_inflated(sandbox):
+    data = _bomb_pdf(300)                                # 300 MiB of content from ~300 KB
+    assert len(data) < 1 << 20
+    pages = [p for w in sandbox.split(PdfInput.from_bytes("bomb.pdf", data)) for p in sandbox.parse_window(w)]
+    assert [(p.page_index, p.status, p.error_reason) for p in pages] == [
+        (0, "failed", "decompression_bomb"), (1, "ok", "")]
+    assert "inflate past 256 MiB" in pages[0].error_message
+    assert "ordinary page" in pages[1].text_layer.text
+
+
+def test_the_bomb_check_counts_inflation_without_holding_it():
+    from scicurate.parsers.split import _inflated_size
+
+    raw = zlib.compress(b"a" * (5 << 20))
+    assert _inflated_size(raw, 10 << 20) == 5 << 20
+    assert _inflated_size(raw, 1 << 20) == (1 << 20) + 1
+    with pytest.raises(zlib.error):
+        _inflated_size(raw[:-3] + b"\x00\x00\x00", 10 << 20)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/limits"), reason="reads the child's limits from Linux /proc")
+def test_parser_processes_run_under_the_memory_cap():
+    sb = SandboxedParser(PdfConfig(parser_memory_mb=1536), load_parser=False)
+    try:
+        sb.start()
+        limits = open(f"/proc/{sb._proc.pid}/limits").read()
+        line = next(l for l in limits.splitlines() if l.startswith("Max address space"))
+        assert line.split()[3:5] == [str(1536 << 20)] * 2
+    finally:
+        sb.close()
+
+
+def test_an_allocation_past_the_cap_is_out_of_memory_not_a_parser_error():
+    from scicurate.parsers.sandbox import _classify
+
+    assert _classify(MemoryError()) == "out_of_memory"
+    assert _classify(ValueError("x")) == "parser_error"
