@@ -24,7 +24,7 @@ from apache_beam.transforms.stats import ApproximateQuantiles
 
 from scicurate import schema
 from scicurate.classifiers import router
-from scicurate.config import PdfConfig
+from scicurate.config import PdfConfig, gpu_hinted
 from scicurate.dedup.documents import MarkNearDuplicates
 from scicurate.dedup.pages import RepeatedPages
 from scicurate.pipelines import pdf_steps as steps
@@ -134,7 +134,8 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool, output_dir: str):
     resume_dir = output_dir if config.resume else ""
     vlm = KeyedModelHandler(chat_handler(config.llm, validator=vlm_problems, namespace="pdf_vlm",
                                          resume_dir=resume_dir))
-    answered, failed = rendered.requests | "AskVlm" >> RunInference(vlm).with_exception_handling()
+    answered, failed = rendered.requests | "AskVlm" >> gpu_hinted(
+        RunInference(vlm).with_exception_handling(), config.gpu_accelerator, config.llm)
     # -> PageResult: VLM text after its rules, or the low-cost text flagged is_fallback
     parsed = answered | "ApplyVlm" >> beam.Map(steps.apply_vlm_prediction)
     lost = failed.failed_inferences | "VlmExceptions" >> beam.FlatMap(
@@ -145,7 +146,8 @@ def _high_cost(routed, config: PdfConfig, only_flagged: bool, output_dir: str):
         # -> (page, cleanup ChatRequest) | done: pages with nothing to clean
         asks = pages | "CleanupRequests" >> beam.ParDo(steps.MakeCleanupRequest(config)).with_outputs(steps.DONE, main="asks")
         cleaner = KeyedModelHandler(chat_handler(config.cleanup_llm, namespace="pdf_cleanup", resume_dir=resume_dir))
-        cleaned, cleanup_failed = asks.asks | "AskCleanup" >> RunInference(cleaner).with_exception_handling()
+        cleaned, cleanup_failed = asks.asks | "AskCleanup" >> gpu_hinted(
+            RunInference(cleaner).with_exception_handling(), config.gpu_accelerator, config.cleanup_llm)
         kept = cleanup_failed.failed_inferences | "CleanupExceptions" >> beam.FlatMap(
             steps.failed_inference_pages, "pdf_cleanup").with_outputs(steps.FAILED, main="pages")
         pages = (

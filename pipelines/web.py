@@ -21,6 +21,7 @@ from scicurate.dedup.lines import DomainLineDedup
 from scicurate.pipelines import web_steps as steps
 from scicurate.pipelines.outputs import part_path, write_parquet as _write
 from scicurate.pipelines.summary import summarize
+from scicurate.config import gpu_hinted
 from scicurate.web_config import WebConfig
 
 
@@ -195,7 +196,8 @@ def _triage(requests, config: WebConfig, output_dir: str):
         return requests | "NoTriage" >> beam.FlatMap(lambda _: [])
     agent = KeyedModelHandler(chat_handler(config.llm, namespace="web_triage",
                                            resume_dir=output_dir if config.resume else ""))
-    answered, failed = requests | "AskTriageAgent" >> RunInference(agent).with_exception_handling()
+    answered, failed = requests | "AskTriageAgent" >> gpu_hinted(
+        RunInference(agent).with_exception_handling(), config.gpu_accelerator, config.llm)
     return (
         (
             answered | "TagRows" >> beam.Map(steps.tag_row),
@@ -212,7 +214,8 @@ def _rewrite(docs, config: WebConfig, output_dir: str):
     asks = docs | "RewriteRequests" >> beam.FlatMap(steps.rewrite_requests, config).with_outputs("done", main="asks")
     rewriter = KeyedModelHandler(chat_handler(config.rewrite_llm, namespace="web_rewrite",
                                               resume_dir=output_dir if config.resume else ""))
-    answered, failed = asks.asks | "AskRewriter" >> RunInference(rewriter).with_exception_handling()
+    answered, failed = asks.asks | "AskRewriter" >> gpu_hinted(
+        RunInference(rewriter).with_exception_handling(), config.gpu_accelerator, config.rewrite_llm)
     return (
         (
             answered | "ApplyRewrites" >> beam.Map(steps.apply_rewrite, config),

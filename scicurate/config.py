@@ -93,6 +93,26 @@ EMBEDDED_LLM = LlmConfig(backend="embedded", model="smollm2", max_concurrency=1,
 CLEANUP_LLM = EMBEDDED_LLM.replace(model="gemma3")
 
 
+def check_gpu_hint(hint: str, *llms: "LlmConfig | None") -> None:
+    """An accelerator hint asks the runner for GPU workers for the stages that run vLLM inside
+    the worker; with an endpoint the GPU is the server's, and no stage could use one."""
+    if not hint:
+        return
+    if not any(llm is not None and llm.backend == "vllm" for llm in llms):
+        raise ConfigError("--gpu-accelerator puts the in-worker vLLM stages on GPU workers: it needs "
+                          "--llm-backend vllm (with --llm-endpoint the GPU is the server's, not a worker's)")
+    if "type:" not in hint or "count:" not in hint:
+        raise ConfigError(f"--gpu-accelerator {hint!r}: expected Beam's accelerator hint, e.g. "
+                          "'type:nvidia-l4;count:1;install-nvidia-driver'")
+
+
+def gpu_hinted(transform, hint: str, llm: "LlmConfig"):
+    """`transform` with the accelerator resource hint when its model runs in the worker (vLLM)."""
+    if hint and llm.backend == "vllm":
+        return transform.with_resource_hints(accelerator=hint)
+    return transform
+
+
 @dataclass(frozen=True, slots=True)
 class PdfConfig:
     """Everything the PDF pipeline decides by number.
@@ -181,6 +201,7 @@ class PdfConfig:
     edu_threshold: float = 2.5
     tokenizer: str = "smollm2"
     resume: bool = True                   # keep finished work under OUTPUT/_resume until the run ends
+    gpu_accelerator: str = ""             # Beam accelerator hint for the in-worker vLLM stages only
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
@@ -233,6 +254,7 @@ class PdfConfig:
             raise ConfigError(f"edu_threshold is on the 0-5 education scale; got {self.edu_threshold}")
         if not self.tokenizer:
             raise ConfigError("tokenizer must be smollm2 (default), words, or a tokenizer.json path")
+        check_gpu_hint(self.gpu_accelerator, self.llm, self.cleanup_llm if self.vlm_cleanup else None)
 
     @property
     def vlm_endpoint(self) -> bool:

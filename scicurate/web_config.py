@@ -98,6 +98,7 @@ class WebConfig:
     join_shards: int = 16
     num_shards: int = 1
     resume: bool = True     # keep model answers under OUTPUT/_resume until the run ends (scicurate.resume)
+    gpu_accelerator: str = ""   # Beam accelerator hint for the in-worker vLLM stages only
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -122,6 +123,10 @@ class WebConfig:
             raise ConfigError("join_shards and num_shards must be at least 1")
         if self.rewrite and self.agent and self.rewrite_llm.backend == "vllm" and not self.rewrite_llm.model:
             raise ConfigError("the rewriter on --llm-backend vllm needs a model")
+        from scicurate.config import check_gpu_hint
+
+        check_gpu_hint(self.gpu_accelerator, self.llm if self.agent else None,
+                       self.rewrite_llm if self.agent and self.rewrite else None)
 
     def replace(self, **changes) -> "WebConfig":
         return dataclasses.replace(self, **changes)
