@@ -63,6 +63,8 @@ def _pdf_config(args: argparse.Namespace) -> PdfConfig:
         changes["allow_model_download"] = True
     if getattr(args, "no_resume", False):
         changes["resume"] = False
+    if getattr(args, "gpu_accelerator", None):
+        changes["gpu_accelerator"] = args.gpu_accelerator
     return config.replace(**changes)
 
 
@@ -111,6 +113,9 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
     q.add_argument("--tokenizer", help="tokens in summary.json: smollm2 (default, shipped), words, or a tokenizer.json path")
     p.add_argument("--no-resume", action="store_true",
                    help="do not keep finished work under OUTPUT/_resume (a rerun of a killed run then starts over)")
+    p.add_argument("--gpu-accelerator", metavar="HINT",
+                   help="with --llm-backend vllm: Beam accelerator hint for the VLM stages only, e.g. "
+                        "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow right fitting)")
 
 
 def _say_resuming(run_output) -> None:
@@ -369,6 +374,8 @@ def _add_web_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rewrite-model", help="model for the rewriter (default: the agent's)")
     p.add_argument("--no-resume", action="store_true",
                    help="do not keep model answers under OUTPUT/_resume (a rerun of a killed run asks again)")
+    p.add_argument("--gpu-accelerator", metavar="HINT",
+                   help="with --llm-backend vllm: Beam accelerator hint for the agent and rewriter stages only")
 
 
 def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -637,6 +644,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     recall_module.add_refine_arguments(recall_sub.add_parser(
         "refine-prompt", help="revise a recall_<domain> prompt from its validation errors; keep only what scores better"))
 
+    from scicurate import plan as plan_module
+
+    plan_module.add_arguments(sub.add_parser(
+        "plan", help="estimate worker-hours, GPU-hours and cost per million pages from the measured stage rates"))
+
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
     rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
@@ -664,6 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_eval(args, evals[args.eval_name])
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "plan":
+            return plan_module.run(args)
         if args.command == "recall":
             return recall_module.run_refine(args) if args.recall_command == "refine-prompt" \
                 else recall_module.run_annotate(args)
