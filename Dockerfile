@@ -1,5 +1,5 @@
 # Worker (SDK harness) image for Dataflow / Flink / Spark portable runners, and a CLI image.
-# Build:  docker build -t REGISTRY/scicurate:0.1.0 .
+# Build:  put models in ./models (models/README.md), then docker build -t REGISTRY/scicurate:0.1.0 .
 # Use:    scicurate run pdf ... --runner=DataflowRunner --sdk_container_image=REGISTRY/scicurate:0.1.0
 #         (the launcher needs the same scicurate version installed)
 # KaTeX for the formula check (parsers/formula_check.py): `npm ci` from the pinned lock file in
@@ -45,8 +45,11 @@ RUN pip install ".${EXTRAS}" && pip install --force-reinstall --no-deps fasttext
 RUN python -c "from scicurate.parsers.formula_check import FormulaChecker as F; c = F(); c.start(); \
 assert [v.ok for v in c.check_latex([('x^2', False), ('x^{', False)])] == [True, False]; c.close()"
 
-# For MinerU's `basic` tier, bake the ONNX model set in at build time, e.g.:
-#   COPY models/ /opt/mineru-models/   and point MinerU's config (MINERU_HOME) at it.
+# Models baked in from the build context's models/ folder (see models/README.md: MinerU's ONNX
+# set for --tier basic, VLM/LLM checkpoints for in-worker vLLM, the project's trained models).
+# Workers read them from /opt/scicurate/models; nothing downloads at run time.
+COPY models/ /opt/scicurate/models/
+ENV MINERU_MODEL_BASE_DIR=/opt/scicurate/models/mineru
 
 # The Beam SDK harness entry point: the runner starts workers with this image.
 ENTRYPOINT ["/opt/apache/beam/boot"]
