@@ -74,6 +74,10 @@ class ExtractConfig:
       turning formatting on gives real markdown.
     - `timeout_s=30`: trafilatura takes ~10-50 ms on a typical page; 30 s is a hang.
     - `max_body_bytes=5 MiB`: main text of larger pages is rarely worth the parse.
+    - `memory_mb=2048`: the address-space cap (RLIMIT_AS) of each child; an extraction child
+      takes ~80 MB of address space and ~100 MiB at its peak on the eval pages, so only a
+      pathological page (lxml building a tree of millions of nodes) reaches it, and that page
+      fails alone (`extract_error` MemoryError, or `extract_crash`) while the child restarts.
     """
 
     output_format: str = "markdown"
@@ -85,6 +89,7 @@ class ExtractConfig:
     timeout_s: float = 30.0
     max_body_bytes: int = 5 << 20
     workers: int = 1
+    memory_mb: int = 2048
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
@@ -96,6 +101,8 @@ class ExtractConfig:
             raise ConfigError(f"extract timeout_s must be positive; got {self.timeout_s}")
         if self.max_body_bytes < 1:
             raise ConfigError(f"extract max_body_bytes must be at least 1; got {self.max_body_bytes}")
+        if self.memory_mb and self.memory_mb < 256:
+            raise ConfigError(f"extract memory_mb must be 0 (no cap) or at least 256; got {self.memory_mb}")
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"extract workers must be in 1..64; got {self.workers}")
 
@@ -444,6 +451,11 @@ def _read_exact(stream: Any, n: int) -> bytes | None:
 
 def _child_main(argv: list[str]) -> int:
     config = ExtractConfig(**json.loads(argv[0])) if argv else ExtractConfig()
+    if config.memory_mb:
+        import resource
+
+        cap = config.memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     # Keep the protocol channel private: anything a library prints goes to stderr.
     proto = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)

@@ -103,3 +103,32 @@ def test_markers_are_plain_html_without_the_hook(monkeypatch):
     with SandboxedExtractor(ExtractConfig(timeout_s=5)) as ex:
         [r] = ex.extract_many([("x", CRASH_MARKER + b"<html><body><p>" + b"Real text here. " * 30 + b"</p></body></html>", "u")])
     assert isinstance(r, Extracted) and "Real text here." in r.text
+
+
+def test_a_page_past_the_memory_cap_fails_alone_and_the_child_restarts(crawl):
+    a = crawl["https://blog.physics-notes.org/posts/lasers/"]
+    # ~3 million elements: uncapped, trafilatura took 272 s and 7 GB of RAM on this page; the
+    # child is capped at 512 MiB, so lxml's tree allocation fails at once (lxml then reports no
+    # tree: no_text; a Python allocation failing is extract_error MemoryError)
+    huge = b"<html><body>" + b"<p><b>x</b></p>" * 3_000_000 + b"</body></html>"
+    config = ExtractConfig(workers=1, timeout_s=60, max_body_bytes=64 << 20, memory_mb=512)
+    with SandboxedExtractor(config) as ex:
+        results = ex.extract_many([("a", a.body, a.url), ("huge", huge, "https://huge.example.org/"),
+                                   ("a2", a.body, a.url)])
+    assert getattr(results[0], "text", "") and getattr(results[2], "text", "") == results[0].text
+    assert isinstance(results[1], ExtractFailure)
+    assert results[1].reason in ("extract_error", "extract_crash", "no_text"), results[1]
+
+
+def test_extraction_children_run_under_the_memory_cap():
+    import os
+
+    if not os.path.exists("/proc/self/limits"):
+        pytest.skip("reads the child's limits from Linux /proc")
+    with SandboxedExtractor(ExtractConfig(memory_mb=700)) as ex:
+        ex.extract_many([("x", b"<p>" + b"Some text. " * 30 + b"</p>", "u")])
+        pids = [w.proc.pid for w in ex._workers if w.proc is not None]
+        assert pids
+        for pid in pids:
+            line = next(l for l in open(f"/proc/{pid}/limits") if l.startswith("Max address space"))
+            assert line.split()[3:5] == [str(700 << 20)] * 2
