@@ -21,10 +21,13 @@ with `<!--scicurate:hang-->` makes the child sleep forever and one starting with
 `<!--scicurate:crash-->` makes it SIGKILL itself, so tests can prove timeout and crash handling
 without a real pathological page. Without the variable the markers are ordinary HTML comments.
 
-Children get PR_SET_PDEATHSIG (SIGTERM) so they die with the worker on Linux. The signal fires
-when the *thread* that started them exits, so start the extractor from a long-lived thread
-(Beam's DoFn.setup runs on the bundle-processing thread pool, which is long-lived); a child
-found dead between calls is restarted without charging any page.
+Children set PR_SET_PDEATHSIG (SIGTERM) on themselves at start-up, so they die with the worker
+on Linux. The signal fires when the *thread* that started them exits, so start the extractor
+from a long-lived thread (Beam's DoFn.setup runs on the bundle-processing thread pool, which is
+long-lived); a child found dead between calls is restarted without charging any page. The
+parent passes no `preexec_fn`: with one, CPython forks instead of vforking and runs the
+process's fork handlers in the child, and gRPC's (every portable runner's SDK harness has
+gRPC running) abort the child with SIGABRT now and then before it reaches exec.
 """
 
 from __future__ import annotations
@@ -244,15 +247,18 @@ class _Worker:
             return ""
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: own session (so a kill reaches helpers too) and SIGTERM on parent death."""
-    os.setsid()
-    try:
-        import ctypes
+def _die_with_parent(parent: int) -> None:
+    """In the child, first thing: SIGTERM on parent death (Linux), and exit at once if the
+    parent `parent` died before that was set."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+    if parent and os.getppid() != parent:
+        os._exit(0)
 
 
 class SandboxedExtractor:
@@ -300,11 +306,12 @@ class SandboxedExtractor:
             self._scratch = ""
 
     def _spawn(self, w: _Worker) -> None:
-        cmd = [sys.executable, "-m", "scicurate.parsers.html_extract", json.dumps(asdict(self.config))]
-        linux = sys.platform.startswith("linux")
+        cmd = [sys.executable, "-m", "scicurate.parsers.html_extract", json.dumps(asdict(self.config)),
+               str(os.getpid())]
         with open(w.log_path, "ab") as err:
+            # own session, so a kill reaches helpers too; no preexec_fn (see the module docstring)
             w.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                      preexec_fn=_die_with_parent if linux else None, start_new_session=not linux)
+                                      start_new_session=True)
         for stream in (w.proc.stdin, w.proc.stdout):
             os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
         w.ready, w.item, w.outbuf, w.inbuf = False, -1, memoryview(b""), bytearray()
@@ -450,6 +457,7 @@ def _read_exact(stream: Any, n: int) -> bytes | None:
 
 
 def _child_main(argv: list[str]) -> int:
+    _die_with_parent(int(argv[1]) if len(argv) > 1 else 0)
     config = ExtractConfig(**json.loads(argv[0])) if argv else ExtractConfig()
     if config.memory_mb:
         import resource

@@ -94,16 +94,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the parent dies (Linux only; a no-op elsewhere)."""
-    os.setsid()
+# The server's entry point, run by the child itself: SIGTERM on the parent's death (Linux
+# PR_SET_PDEATHSIG), exit at once if the parent died before that, then llama_cpp.server. Set in
+# the child rather than in a preexec_fn: with a preexec_fn CPython forks instead of vforking and
+# runs the process's fork handlers in the child, and gRPC's (a process that has run a portable
+# Beam job has gRPC running) abort the child with SIGABRT now and then before it reaches exec.
+_SERVER_MAIN = """
+import os, runpy, signal, sys
+parent = int(sys.argv[1])
+if sys.platform.startswith("linux"):
     try:
         import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except OSError:
         pass
+if os.getppid() != parent:
+    os._exit(0)
+sys.argv = ["llama_cpp.server"] + sys.argv[2:]
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
 
 
 class EmbeddedServer:
@@ -128,7 +137,7 @@ class EmbeddedServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model.path),
+            sys.executable, "-c", _SERVER_MAIN, str(os.getpid()), "--model", str(self.model.path),
             "--model_alias", self.model.alias, "--host", self.host, "--port", str(self.port),
             "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
         ]
@@ -145,8 +154,7 @@ class EmbeddedServer:
         try:
             self.process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                start_new_session=not sys.platform.startswith("linux"),
+                start_new_session=True,
             )
         finally:
             log.close()
