@@ -573,19 +573,10 @@ def web_rows(corpus: Path) -> tuple[list[tuple[str, str]], str]:
     return rows, "tests/fixtures/web"
 
 
-def write_jsonl(rows: list[tuple[str, str]], copies: int, path: str) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for k in range(copies):
-            for url, html in rows:
-                sep = "&" if "?" in url else "?"
-                fh.write(json.dumps({"url": f"{url}{sep}copy={k}" if k else url, "html": html}) + "\n")
-                n += 1
-    return n
-
-
 def measure_web(rows: list[tuple[str, str]], source: str, copies: int, run_pipelines: bool,
                 repeat: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from web_pipeline import write_jsonl
     from scicurate.classifiers import triage, web_rules
     from scicurate.classifiers.web_fasttext import LanguageIdentifier
     from scicurate.dedup.config import STRICT

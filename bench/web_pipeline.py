@@ -44,14 +44,20 @@ def write_inputs(corpus: Path, copies: int, out_dir: str) -> tuple[str, int] | N
             url = item.get("url") or f"http://unknown.invalid/{path.name}"
             rows.append((url, path.read_bytes().decode("utf-8", errors="replace")))
     target = os.path.join(out_dir, "pages.jsonl")
+    return target, write_jsonl(rows, copies, target)
+
+
+def write_jsonl(rows: list[tuple[str, str]], copies: int, path: str) -> int:
+    """{url, html} rows repeated `copies` times (copy k > 0 gets ?copy=k on its URL, so exact
+    dedup by URL does not fold them); returns the rows written."""
     n = 0
-    with open(target, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8") as fh:
         for k in range(copies):
             for url, html in rows:
                 sep = "&" if "?" in url else "?"
                 fh.write(json.dumps({"url": f"{url}{sep}copy={k}" if k else url, "html": html}) + "\n")
                 n += 1
-    return target, n
+    return n
 
 
 def baseline(path: str) -> int:

@@ -35,7 +35,7 @@ import pytest
 from fake_openai import FakeOpenAI, Reply
 from scicurate import cli
 
-from conftest import FIXTURE_PDFS, FIXTURES
+from conftest import FIXTURE_PDFS, FIXTURES, recall_labels
 
 pytestmark = pytest.mark.slow
 
@@ -207,27 +207,6 @@ def web_runs(tmp_path_factory) -> dict:
 
 # ---- recall ----------------------------------------------------------------------------------
 
-_RECALL_WORDS = {
-    ("physics", "physics.particle_physics"): "quark boson collider gluon hadron muon neutrino lepton meson "
-                                             "baryon pion kaon detector luminosity jet decay",
-    ("physics", "physics.condensed_matter"): "lattice phonon superconductor crystal magnon electron spin band "
-                                             "fermi insulator topological exciton polaron gap doping",
-    ("chemistry", ""): "reagent titration solvent catalyst molecule reaction yield ester",
-    ("other", ""): "election football market recipe holiday film stock travel",
-}
-
-
-def _recall_labels(prefix: str, n: int) -> list[dict]:
-    rows = []
-    for (label, node), words in _RECALL_WORDS.items():
-        vocab = words.split()
-        for i in range(n):
-            row = {"id": f"{prefix}-{label}-{node}-{i}", "domain": [label],
-                   "text": " ".join(vocab[(i * 3 + k) % len(vocab)] for k in range(14))}
-            if node:
-                row["paths"] = {label: [label, node]}
-            rows.append(row)
-    return rows
 
 
 def _recall_pool(folder: Path) -> str:
@@ -266,7 +245,7 @@ def recall_runs(tmp_path_factory) -> dict:
     model = base / "model"
     config = rf.RecallConfig(dim=16, bucket=10_000, min_count=1, target_precision=0.9, min_predicted=2,
                              path_dim=16, path_epoch=25, path_bucket=10_000)
-    rf.train_recall(_recall_labels("t", 20), model, validation=_recall_labels("v", 6), config=config)
+    rf.train_recall(recall_labels("t", 20), model, validation=recall_labels("v", 6), config=config)
     pool = _recall_pool(base / "in")
     with FakeOpenAI(_spot_checker) as server:
         return run_both(base, lambda out: [

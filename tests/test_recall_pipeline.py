@@ -22,6 +22,8 @@ from scicurate.pipelines import recall_steps as steps
 from scicurate.recall_records import (ModelInfo, PoolDoc, RecallDeadLetter, RecallFiltered, RecallRunConfig,
                                       ScoredDoc)
 
+from conftest import recall_labels
+
 # ---- the pool reader ---------------------------------------------------------------------------
 
 
@@ -151,27 +153,6 @@ def test_summary_reports_purity_and_accounts_for_every_row():
 
 # ---- end to end ------------------------------------------------------------------------------
 
-_WORDS = {
-    ("physics", "physics.particle_physics"): "quark boson collider gluon hadron muon neutrino lepton meson "
-                                             "baryon pion kaon detector luminosity jet decay",
-    ("physics", "physics.condensed_matter"): "lattice phonon superconductor crystal magnon electron spin band "
-                                             "fermi insulator topological exciton polaron gap doping",
-    ("chemistry", ""): "reagent titration solvent catalyst molecule reaction yield ester",
-    ("other", ""): "election football market recipe holiday film stock travel",
-}
-
-
-def _labelled(prefix: str, n: int) -> list[dict]:
-    rows = []
-    for (label, node), words in _WORDS.items():
-        vocab = words.split()
-        for i in range(n):
-            text = " ".join(vocab[(i * 3 + k) % len(vocab)] for k in range(14))
-            row = {"id": f"{prefix}-{label}-{node}-{i}", "text": text, "domain": [label]}
-            if node:
-                row["paths"] = {label: [label, node]}
-            rows.append(row)
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +160,9 @@ def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("recall-model")
     config = rf.RecallConfig(dim=16, bucket=10_000, min_count=1, target_precision=0.9, min_predicted=2,
                              path_dim=16, path_epoch=25, path_bucket=10_000)
-    card = rf.train_recall(_labelled("t", 20), out, validation=_labelled("v", 6), config=config)
+    card = rf.train_recall(recall_labels("t", 20), out, validation=recall_labels("v", 6), config=config)
     assert card["path_model"]["nodes"] == 2 and all(t["met_target"] for t in card["thresholds"].values())
-    again = rf.train_recall(_labelled("t", 20), out.parent / "again", validation=_labelled("v", 6), config=config)
+    again = rf.train_recall(recall_labels("t", 20), out.parent / "again", validation=recall_labels("v", 6), config=config)
     assert again["path_model"]["sha256"] == card["path_model"]["sha256"]       # byte-identical rerun
     return out
 
