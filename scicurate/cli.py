@@ -218,7 +218,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.io.filesystems import FileSystems
 
     from scicurate.pipelines import pdf as pdf_pipeline
-    from scicurate.runner import pipeline_options, runner_name, workers_are_local
+    from scicurate.runner import match_inputs, pipeline_options, runner_name, workers_are_local
 
     import contextlib
 
@@ -240,7 +240,7 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
         if not args.input:
             print("scicurate: run pdf needs --input (or --reparse-flagged PREVIOUS_RUN)", file=sys.stderr)
             return 2
-        matches = FileSystems.match([args.input])[0].metadata_list
+        matches = match_inputs(args.input)
         if not matches:
             print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
             return 2
@@ -382,15 +382,14 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
     import contextlib
 
     import apache_beam as beam
-    from apache_beam.io.filesystems import FileSystems
 
     from scicurate.llm.client import check_endpoint
     from scicurate.llm.embedded import serving
     from scicurate.pipelines import web as web_pipeline
-    from scicurate.runner import local_cpu_share, pipeline_options, runner_name, workers_are_local
+    from scicurate.runner import local_cpu_share, match_inputs, pipeline_options, runner_name, workers_are_local
 
     config = _web_config(args)
-    matches = FileSystems.match([args.input])[0].metadata_list
+    matches = match_inputs(args.input)
     if not matches:
         print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
         return 2

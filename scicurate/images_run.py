@@ -57,15 +57,14 @@ def images_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     import apache_beam as beam
-    from apache_beam.io.filesystems import FileSystems
 
     from scicurate import __version__
     from scicurate.cli import _print_summary, _write_run_info
     from scicurate.pipelines import images as images_pipeline
-    from scicurate.runner import pipeline_options, runner_name
+    from scicurate.runner import match_inputs, pipeline_options, runner_name
 
     config = images_config(args)
-    matches = FileSystems.match([args.input])[0].metadata_list
+    matches = match_inputs(args.input)
     if not matches:
         print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
         return 2

@@ -87,17 +87,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     import contextlib
 
     import apache_beam as beam
-    from apache_beam.io.filesystems import FileSystems
 
     from scicurate import __version__
     from scicurate.cli import _print_summary, _write_run_info, require_reachable_llm
     from scicurate.llm.client import check_endpoint
     from scicurate.llm.embedded import serving
     from scicurate.pipelines import recall as recall_pipeline
-    from scicurate.runner import pipeline_options, runner_name
+    from scicurate.runner import match_inputs, pipeline_options, runner_name
 
     config = recall_config(args)
-    matches = FileSystems.match([args.input])[0].metadata_list
+    matches = match_inputs(args.input)
     if not matches:
         print(f"scicurate: no files match --input {args.input!r}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
 # Beam 2.77's DirectRunner first tries to download the Prism binary. The FnApiRunner runs the
@@ -53,3 +55,23 @@ def runner_name(options: PipelineOptions) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 
     return str(options.view_as(StandardOptions).runner)
+
+
+def match_inputs(pattern: str) -> list:
+    """Beam's matches of an input pattern (FileMetadata list). For a local pattern, files the
+    shell's glob finds but Beam's does not are named on stderr: Beam's glob reads a backslash as
+    an escape, so a file with one in its name would otherwise vanish from the run unseen."""
+    import glob
+    import sys
+
+    from apache_beam.io.filesystems import FileSystems
+
+    matches = FileSystems.match([pattern])[0].metadata_list
+    if FileSystems.get_scheme(pattern) is None:
+        seen = {m.path for m in matches}
+        missed = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p) and p not in seen)
+        if missed:
+            print(f"scicurate: warning: {len(missed)} files match {pattern!r} for the shell but not for Beam "
+                  f"(a backslash in the name?) and are not read: {', '.join(repr(p) for p in missed[:3])}"
+                  f"{' …' if len(missed) > 3 else ''}; rename them", file=sys.stderr)
+    return matches

@@ -30,3 +30,16 @@ def test_the_default_runner_is_local_and_dataflow_is_not():
     assert not workers_are_local(pipeline_options(["--runner=DataflowRunner"]))
     assert workers_are_local(pipeline_options(["--runner=PortableRunner", "--job_endpoint=embed",
                                                "--environment_type=LOOPBACK"]))
+
+
+def test_files_beams_glob_cannot_match_are_named(tmp_path, capsys):
+    from scicurate.runner import match_inputs
+
+    for name in ("a.pdf", "b\\c.pdf"):
+        (tmp_path / name).write_bytes(b"%PDF-")
+    matched = [m.path for m in match_inputs(str(tmp_path / "*.pdf"))]
+    assert matched == [str(tmp_path / "a.pdf")]
+    err = capsys.readouterr().err
+    assert "1 files match" in err and "b\\\\c.pdf" in err
+    match_inputs(str(tmp_path / "a.pdf"))
+    assert capsys.readouterr().err == ""
