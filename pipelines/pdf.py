@@ -1,6 +1,7 @@
 """The page-level PDF pipeline. Wiring only: logic lives in the cores.
 
-    PDFs (any Beam file system) ─ read ─ split into page windows ─ parse every page (MinerU)
+    PDFs (any Beam file system) ─ read ─ split into page windows ─ one copy of byte-identical
+    inputs ─ parse every page (MinerU)
     ─ page signals + score ─ global quantile ─ route within budget
     ─ routed pages: high-cost parser (VLM via RunInference, [small-LLM cleanup]) or fallback
     ─ global page dedup: pages repeated across documents (copyright, licence) left out
@@ -50,12 +51,16 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     read = files | "ReadPdfs" >> beam.ParDo(steps.ReadPdf(config)).with_outputs(steps.FAILED, main="pdfs")
     # -> PageWindow | failed DeadLetter
     split = read.pdfs | "SplitPages" >> beam.ParDo(steps.SplitPdf(config)).with_outputs(steps.FAILED, main="windows")
-    # -> PageParse, one per page; windows spread over workers first
-    parsed = (
+    # -> one PageWindow per (doc_id, first page), spread over workers | failed: duplicate_input
+    #    DeadLetter for byte-identical inputs under other paths
+    unique = (
         split.windows
-        | "SpreadWindows" >> beam.Reshuffle()
-        | "ParseLowCost" >> beam.ParDo(steps.ParseWindow(config, _parse_store(output_dir, config)))
+        | "KeyWindows" >> beam.Map(steps.window_key)
+        | "GroupCopies" >> beam.GroupByKey()
+        | "OneCopyPerWindow" >> beam.ParDo(steps.OneCopyPerWindow()).with_outputs(steps.FAILED, main="windows")
     )
+    # -> PageParse, one per page
+    parsed = unique.windows | "ParseLowCost" >> beam.ParDo(steps.ParseWindow(config, _parse_store(output_dir, config)))
     # -> (PageParse, PageSignals, score, markdown, rules, top signals)
     signalled = parsed | "DetectSignals" >> beam.Map(steps.signal_page, min_text_chars=config.min_text_chars)
     # -> [route key quantiles], one global list
@@ -68,7 +73,7 @@ def build(pipeline: beam.Pipeline, input_pattern: str, output_dir: str, config: 
     routed = signalled | "RoutePages" >> beam.ParDo(
         steps.RoutePage(config), quantiles=beam.pvalue.AsSingleton(quantiles, default_value=[])
     )
-    _finish(routed, (read[steps.FAILED], split[steps.FAILED]),
+    _finish(routed, (read[steps.FAILED], split[steps.FAILED], unique[steps.FAILED]),
             files | "CountInputs" >> beam.FlatMap(steps.summary_keys_input), output_dir, config, input_pattern)
 
 

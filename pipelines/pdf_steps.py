@@ -14,7 +14,7 @@ from apache_beam.pvalue import TaggedOutput
 from scicurate.classifiers import router
 from scicurate.classifiers.page_signals import detect, reasons as signal_reasons, score
 from scicurate.config import PdfConfig
-from scicurate.merge import merge_document
+from scicurate.merge import DUPLICATE_INPUT, merge_document
 from scicurate.parsers.postprocess import render_page
 from scicurate.pipelines.quality_steps import quality_summary
 from scicurate.pipelines.summary import CountSummary
@@ -122,6 +122,32 @@ class SplitPdf(_SandboxDoFn):
             yield TaggedOutput(FAILED, DeadLetter(
                 doc_id=pdf.doc_id, source=pdf.source, stage="split", reason=exc.reason, message=exc.message,
             ))
+
+
+def window_key(window: PageWindow) -> tuple[tuple[str, int], PageWindow]:
+    return (window.doc_id, window.first_page), window
+
+
+class OneCopyPerWindow(beam.DoFn):
+    """((doc_id, first_page), [PageWindow]) -> the window of the smallest source path; each other
+    copy (a byte-identical input under another path) -> one failed DeadLetter `duplicate_input`,
+    from its first window. Every later stage keys pages by page_id (doc_id:page), where two
+    copies of the same bytes would collapse into one without a trace."""
+
+    def __init__(self) -> None:
+        self.duplicates = Metrics.counter("pdf_split", "duplicate_inputs")
+
+    def process(self, element) -> Iterator[Any]:
+        (doc_id, first_page), windows = element
+        copies = sorted(windows, key=lambda w: w.source)
+        yield copies[0]
+        if first_page != 0:
+            return
+        for other in sorted({w.source for w in copies[1:]} - {copies[0].source}):
+            self.duplicates.inc()
+            yield TaggedOutput(FAILED, DeadLetter(
+                doc_id=doc_id, source=other, stage="split", reason=DUPLICATE_INPUT,
+                message=f"byte-identical to {copies[0].source}; kept once under that source"))
 
 
 class ParseWindow(_SandboxDoFn):

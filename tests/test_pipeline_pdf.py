@@ -201,3 +201,24 @@ def test_budget_is_a_hard_cap(tmp_path):
     assert len(hard) == 1
     assert len(top) + len(hard) <= int(0.25 * len(pages))
     assert all(p["score"] >= max(q["score"] for q in pages if q["route"] == "low_cost") for p in top)
+
+
+def test_byte_identical_inputs_are_one_document_and_a_dead_letter_each(tmp_path):
+    """Three paths, the same bytes: pages are keyed doc_id:page, where copies collapsed into one
+    unseen (found by fuzzing); now the smallest path is parsed and the others dead-lettered."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("b.pdf", "a.pdf", "c.pdf"):
+        (inputs / name).write_bytes((FIXTURE_PDFS / "paper_a.pdf").read_bytes())
+    (inputs / "d.pdf").write_bytes((FIXTURE_PDFS / "table.pdf").read_bytes())
+    out = tmp_path / "out"
+    run_pipeline(out, PdfConfig(), str(inputs / "*.pdf"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["inputs"], summary["documents"], summary["dead_letter"]) == (4, 2, 2) and summary["accounted"]
+    docs = read(out, "documents")
+    assert sorted(Path(d["source"]).name for d in docs) == ["a.pdf", "d.pdf"]
+    dead = read(out, "dead_letter")
+    assert sorted((Path(d["source"]).name, d["reason"]) for d in dead) == [
+        ("b.pdf", "duplicate_input"), ("c.pdf", "duplicate_input")]
+    assert all(str(inputs / "a.pdf") in d["message"] for d in dead)
+    assert len(read(out, "pages")) == sum(d["num_pages"] for d in docs)
