@@ -131,8 +131,8 @@ def window_key(window: PageWindow) -> tuple[tuple[str, int], PageWindow]:
 class OneCopyPerWindow(beam.DoFn):
     """((doc_id, first_page), [PageWindow]) -> the window of the smallest source path; each other
     copy (a byte-identical input under another path) -> one failed DeadLetter `duplicate_input`,
-    from its first window. Every later stage keys pages by page_id (doc_id:page), where two
-    copies of the same bytes would collapse into one without a trace."""
+    from its first window. Parsing each window once also keeps the resume store (keyed by
+    content) from handing one copy's saved pages to the other, which lost a document unseen."""
 
     def __init__(self) -> None:
         self.duplicates = Metrics.counter("pdf_split", "duplicate_inputs")
@@ -205,7 +205,9 @@ class ParseWindow(_SandboxDoFn):
             saved = self.store.load(key)
             if saved is not None:
                 self.windows_resumed.inc()
-                return [page_from_json(d) for d in saved]
+                # The key is a content hash: the saved pages may name another path that held the
+                # same bytes in a killed run; they belong to this window's file.
+                return [dataclasses.replace(page_from_json(d), source=window.source) for d in saved]
         pages = self._sandbox.parse_window(window)  # type: ignore[union-attr]
         if self.store is not None and not any(p.error_reason in self.UNSETTLED for p in pages):
             self.store.save(key, [page_to_json(p) for p in pages])

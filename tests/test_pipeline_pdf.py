@@ -204,8 +204,9 @@ def test_budget_is_a_hard_cap(tmp_path):
 
 
 def test_byte_identical_inputs_are_one_document_and_a_dead_letter_each(tmp_path):
-    """Three paths, the same bytes: pages are keyed doc_id:page, where copies collapsed into one
-    unseen (found by fuzzing); now the smallest path is parsed and the others dead-lettered."""
+    """Three paths, the same bytes (found by fuzzing: the resume store, keyed by content, gave
+    the second copy the first's pages, and one input vanished): the smallest path is parsed
+    once and the others are dead-lettered."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("b.pdf", "a.pdf", "c.pdf"):

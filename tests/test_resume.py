@@ -199,3 +199,23 @@ def test_a_run_killed_mid_parse_and_rerun_writes_what_an_uninterrupted_run_write
     assert _rows(out) == _rows(clean) and set(_rows(clean)) >= {"documents", "pages", "dead_letter"}
     summary, expected = (json.loads((d / "summary.json").read_text()) for d in (out, clean))
     assert summary == expected and summary["accounted"] and summary["inputs"] == 11
+
+
+def test_a_window_resumed_under_another_path_is_that_paths(tmp_path):
+    """A killed run saved a window of a.pdf; the rerun reads the same bytes as b.pdf."""
+    from scicurate.config import PdfConfig
+    from scicurate.parsers.sandbox import page_to_json
+    from scicurate.pipelines.pdf_steps import ParseWindow
+    from scicurate.records import PageParse, PageWindow, TextLayerStats
+
+    store = WorkStore.for_stage(str(tmp_path), "parse", {})
+    doc = "ab" * 32
+    page = PageParse(doc_id=doc, source="/old/a.pdf", page_index=0, doc_pages=1, parser="mineru",
+                     parser_version="4", tier="flash", status="ok", blocks=(),
+                     text_layer=TextLayerStats(chars=5, math_font_chars=0, image_area_ratio=0.0, text="hello"),
+                     error_reason="", error_message="", seconds=0.1)
+    store.save(f"{doc}-000000-0001", [page_to_json(page)])
+    step = ParseWindow(PdfConfig(), store)
+    window = PageWindow(doc_id=doc, source="/new/b.pdf", first_page=0, num_pages=1, doc_pages=1, pdf_bytes=b"%PDF-")
+    [resumed] = step._parse(window)
+    assert resumed.source == "/new/b.pdf" and resumed.text_layer.text == "hello"
