@@ -28,6 +28,16 @@ _LOG = logging.getLogger(__name__)
 
 # Spans MinerU 4 puts inside text-like blocks (docvortex schema 2.0).
 _SCRIPT_STYLES = {"superscript", "subscript"}
+# OCR renders a page at 2x (144 dpi; an A4 page is 1190 x 1684 px) but never past this many
+# pixels on its long side: a hostile `/MediaBox [0 0 14400 14400]` asked for a 28,800 px
+# square bitmap, about 2.5 GB per copy and three copies, from a 20 KB file.
+OCR_MAX_SIDE_PX = 3000
+
+
+def ocr_scale(width_pt: float, height_pt: float, scale: float = 2.0, max_side_px: int = OCR_MAX_SIDE_PX) -> float:
+    """The render scale for OCR: `scale`, lowered so the long side stays within `max_side_px`."""
+    longest = max(width_pt, height_pt)
+    return min(scale, max_side_px / longest) if longest > 0 else scale
 
 
 def mineru_version() -> str:
@@ -166,7 +176,7 @@ class LowCostParser:
         """OCR one pypdfium2 page with RapidOCR (models ship inside its wheel)."""
         import numpy as np
 
-        bitmap = page.render(scale=scale)
+        bitmap = page.render(scale=ocr_scale(*page.get_size(), scale))
         image = np.asarray(bitmap.to_pil().convert("RGB"))
         width, height = image.shape[1], image.shape[0]
         result, _ = self._ocr_engine()(image)

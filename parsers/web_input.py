@@ -259,8 +259,10 @@ def read_warc(stream: BinaryIO, path: str, *, max_body_bytes: int = DEFAULT_MAX_
         # warcio would read arbitrary text as an ARC header line; refuse it here.
         yield InputFailure(path, "", REASON_CORRUPT_INPUT, f"not a WARC/ARC file (starts with {head!r})")
         return
+    gzipped = head.startswith(b"\x1f\x8b")
     stream = _Prefixed(head, stream)
     records = ArchiveIterator(stream, arc2warc=True)
+    _tolerate_missing_uri(records.loader)
     offset: Any = 0
     url = ""
     while True:
@@ -278,6 +280,14 @@ def read_warc(stream: BinaryIO, path: str, *, max_body_bytes: int = DEFAULT_MAX_
             yield InputFailure(f"{path}#{offset}", "", REASON_CORRUPT_INPUT, _describe("the rest of the file", exc))
             return
         source = f"{path}#{offset}"
+        if gzipped and getattr(records.reader, "decompressor", True) is None:
+            # warcio reads a gzip member that fails to inflate as plain bytes, and the rest of
+            # the file with it: compressed garbage became a record with a garbage URL and the
+            # records after it vanished without a trace.
+            yield InputFailure(source, "", REASON_CORRUPT_INPUT,
+                               "a gzip member does not decompress (corrupt data or checksum): this record and "
+                               "the rest of the file are lost")
+            return
         rec_type = (record.rec_type or "unknown").lower()
         if rec_type not in ("response", "resource"):
             _count(counts, f"warc_{rec_type}_skipped")
@@ -325,6 +335,15 @@ def read_warc(stream: BinaryIO, path: str, *, max_body_bytes: int = DEFAULT_MAX_
         else:
             yield WebPage(page_id(url, body), url, registered_domain(url), body, source, content_type, status,
                           fetched, sent)
+
+
+def _tolerate_missing_uri(loader: Any) -> None:
+    """warcio (1.8) calls `uri.startswith` on a response/resource record's WARC-Target-URI
+    while loading its HTTP headers, so a record without one raised AttributeError and the
+    rest of the file was lost. Read such a record with no HTTP headers instead: `read_warc`
+    then dead-letters it alone as `bad_record`."""
+    load = loader.load_http_headers
+    loader.load_http_headers = lambda rec_type, uri, stream, length: load(rec_type, uri or "", stream, length)
 
 
 def _ends_early(record: Any) -> bool:
@@ -462,6 +481,16 @@ def _jsonl_record(line: bytes, source: str, number: int, max_body_bytes: int,
     return row_to_page(obj, source, max_body_bytes)
 
 
+def _valid_text(text: str) -> str:
+    """`text` with lone surrogates (a JSON `"\\ud800"` escape) replaced by "?": they cannot be
+    encoded as UTF-8, so a URL holding one crashed the extraction protocol and Parquet output."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def row_to_page(obj: Any, source: str, max_body_bytes: int) -> WebPage | InputFailure:
     """One JSONL object / Parquet row (a dict) as a page, or why it is not one."""
     if not isinstance(obj, dict):
@@ -469,7 +498,7 @@ def row_to_page(obj: Any, source: str, max_body_bytes: int) -> WebPage | InputFa
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
         return InputFailure(source, "", REASON_BAD_RECORD, "no string `url` field")
-    url = url.strip()
+    url = _valid_text(url.strip())
     html = obj.get("html")
     if isinstance(html, str):
         if len(html) > max_body_bytes:  # a char is at least one byte: over the cap before encoding
@@ -491,9 +520,10 @@ def row_to_page(obj: Any, source: str, max_body_bytes: int) -> WebPage | InputFa
     except (TypeError, ValueError):
         return InputFailure(source, url, REASON_BAD_RECORD, f"`status` is not an integer: {status!r}"[:200])
     content_type = obj.get("content_type")
-    content_type = content_type.strip() if isinstance(content_type, str) and content_type.strip() else "text/html"
+    content_type = _valid_text(content_type.strip()) if isinstance(content_type, str) and content_type.strip() \
+        else "text/html"
     fetched = obj.get("date") or obj.get("fetched") or ""
-    fetched = fetched if isinstance(fetched, str) else str(fetched)
+    fetched = _valid_text(fetched if isinstance(fetched, str) else str(fetched))
     sent = len(body)
     if not is_html_type(content_type):
         body = b""
