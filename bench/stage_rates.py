@@ -552,16 +552,13 @@ def measure_pdf(paths: list[str], source: str, run_pipelines: bool, repeat: int)
 # ---- web -----------------------------------------------------------------------------------------
 
 def web_rows(corpus: Path) -> tuple[list[tuple[str, str]], str]:
-    truth = corpus / "html" / "trafilatura_eval" / "subset_groundtruth.jsonl"
+    sys.path.insert(0, str(ROOT / "bench"))
+    from web_pipeline import eval_rows
+
+    found = eval_rows(corpus)
+    if found is not None:
+        return found, "../shared/corpus/html/trafilatura_eval"
     rows = []
-    if truth.is_file():
-        for line in truth.read_text(encoding="utf-8").splitlines():
-            item = json.loads(line)
-            path = corpus / item["local_file"]
-            if path.is_file():
-                url = item.get("url") or f"http://unknown.invalid/{path.name}"
-                rows.append((url, path.read_bytes().decode("utf-8", errors="replace")))
-        return rows, "../shared/corpus/html/trafilatura_eval"
     for path in sorted(glob.glob(str(ROOT / "tests" / "fixtures" / "web" / "*.jsonl"))):
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             try:

@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_inputs(corpus: Path, copies: int, out_dir: str) -> tuple[str, int] | None:
-    """(JSONL path, rows) of the eval pages repeated `copies` times; None without the corpus."""
+def eval_rows(corpus: Path) -> list[tuple[str, str]] | None:
+    """(url, html) of the corpus's trafilatura eval pages; None without the corpus."""
     truth = corpus / "html" / "trafilatura_eval" / "subset_groundtruth.jsonl"
     if not truth.is_file():
         return None
@@ -43,6 +43,14 @@ def write_inputs(corpus: Path, copies: int, out_dir: str) -> tuple[str, int] | N
         if path.is_file():
             url = item.get("url") or f"http://unknown.invalid/{path.name}"
             rows.append((url, path.read_bytes().decode("utf-8", errors="replace")))
+    return rows
+
+
+def write_inputs(corpus: Path, copies: int, out_dir: str) -> tuple[str, int] | None:
+    """(JSONL path, rows) of the eval pages repeated `copies` times; None without the corpus."""
+    rows = eval_rows(corpus)
+    if rows is None:
+        return None
     target = os.path.join(out_dir, "pages.jsonl")
     return target, write_jsonl(rows, copies, target)
 
