@@ -247,20 +247,6 @@ class _Worker:
             return ""
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, first thing: SIGTERM on parent death (Linux), and exit at once if the
-    parent `parent` died before that was set."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-    if parent and os.getppid() != parent:
-        os._exit(0)
-
-
 class SandboxedExtractor:
     """Parent side: `config.workers` child processes extracting concurrently. Not thread-safe.
 
@@ -457,7 +443,9 @@ def _read_exact(stream: Any, n: int) -> bytes | None:
 
 
 def _child_main(argv: list[str]) -> int:
-    _die_with_parent(int(argv[1]) if len(argv) > 1 else 0)
+    from scicurate.parsers.sandbox import die_with_parent
+
+    die_with_parent(int(argv[1]) if len(argv) > 1 else 0)
     config = ExtractConfig(**json.loads(argv[0])) if argv else ExtractConfig()
     if config.memory_mb:
         import resource

@@ -29,6 +29,14 @@ def part_path(output_dir: str, *names: str) -> str:
 STATE_FILES = ("summary.json", "run_info.json")
 
 
+def delete_folder(path: str) -> None:
+    """Delete a folder and everything in it: a local folder as a tree, an object store's by
+    its prefix ("dir/")."""
+    from apache_beam.io.filesystems import FileSystems
+
+    FileSystems.delete([path if FileSystems.get_scheme(path) is None else path + "/"])
+
+
 def prepare_output(output_dir: str) -> dict[str, int]:
     """Before a run writes to `output_dir`: take away what says "complete" or would mix with the
     new datasets, so a folder is either a finished run (summary.json present) or one in
@@ -68,7 +76,7 @@ def prepare_output(output_dir: str) -> dict[str, int]:
             removed["shards"] += len(shards)
         for temp in sorted(temps):
             if FileSystems.exists(temp):
-                FileSystems.delete([temp if FileSystems.get_scheme(temp) is None else temp + "/"])
+                delete_folder(temp)
                 removed["temp"] += 1
     if any(removed.values()):
         logging.getLogger("scicurate").info(

@@ -194,7 +194,6 @@ class ParseWindow(_SandboxDoFn):
             _LOG.info("parsed %d pages in this worker (%.2f pages/s)", self._done, rate)
         yield from pages
 
-
     def _parse(self, window: PageWindow) -> list[PageParse]:
         """The window's pages: from the resume store when a killed run finished this window,
         else parsed (and saved unless a failure might not repeat)."""

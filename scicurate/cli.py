@@ -118,12 +118,6 @@ def _add_pdf_flags(p: argparse.ArgumentParser) -> None:
                         "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow right fitting)")
 
 
-def _say_resuming(run_output) -> None:
-    if run_output.resumed_units:
-        print(f"scicurate: resuming: {run_output.resumed_units} finished units (parsed page windows, model "
-              f"answers) of an interrupted run in {run_output.output_dir} are reused", file=sys.stderr)
-
-
 def _write_run_info(output: str, info: dict[str, Any]) -> None:
     """Run metadata beside the datasets (wall time varies per run, so it is not in the data)."""
     from apache_beam.io.filesystems import FileSystems
@@ -258,7 +252,6 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.perf_counter()
     inputs_read = [args.reparse_flagged] if args.reparse_flagged else [m.path for m in matches]
     with RunOutput(args.output, inputs_read, resume=config.resume) as run_output, contextlib.ExitStack() as stack:
-        _say_resuming(run_output)
         if config.vlm_cleanup:
             # The embedded cleanup model runs for the length of the run and stops with it.
             cleanup = stack.enter_context(serving(config.cleanup_llm))
@@ -414,7 +407,6 @@ def _cmd_run_web(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.perf_counter()
     with RunOutput(args.output, [m.path for m in matches], resume=config.resume) as run_output, \
             contextlib.ExitStack() as stack:
-        _say_resuming(run_output)
         if uses_llm:
             agent = stack.enter_context(serving(config.llm))
             if agent.backend == "endpoint":

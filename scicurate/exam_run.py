@@ -89,12 +89,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"scicurate: note: the completeness check asks the embedded CPU model {config.llm.model or 'smollm2'}; "
               "its answers are not a real judgement: serve a strong model and pass --llm-endpoint URL "
               "--llm-model NAME (or --no-llm-check)", file=sys.stderr)
-    from scicurate.cli import _say_resuming
     from scicurate.resume import RunOutput
 
     started = time.perf_counter()
     with RunOutput(args.output, [m.path for m in matches]) as run_output, contextlib.ExitStack() as stack:
-        _say_resuming(run_output)
         if config.llm_check:
             served = stack.enter_context(serving(config.llm))
             if served.backend == "endpoint":

@@ -129,11 +129,12 @@ def clear_resume(output_dir: str) -> None:
     """Delete OUTPUT/_resume once the run's datasets are complete."""
     from apache_beam.io.filesystems import FileSystems
 
+    from scicurate.pipelines.outputs import delete_folder
+
     root = resume_root(output_dir)
     try:
         if FileSystems.exists(root):
-            # a local folder is removed as a tree; an object store deletes by prefix ("dir/")
-            FileSystems.delete([root if FileSystems.get_scheme(root) is None else root + "/"])
+            delete_folder(root)
     except Exception as exc:  # noqa: BLE001
         _LOG.warning("could not delete %s (%s); delete it by hand", root, exc)
 
@@ -174,8 +175,10 @@ class RunOutput:
         if self.resume:
             self.resumed_units = count_entries(self.output_dir)
             if self.resumed_units:
-                _LOG.info("resuming: %d finished units of an earlier, interrupted run are reused from %s",
-                          self.resumed_units, resume_root(self.output_dir))
+                import sys
+
+                print(f"scicurate: resuming: {self.resumed_units} finished units (parsed page windows, model "
+                      f"answers) of an interrupted run in {self.output_dir} are reused", file=sys.stderr)
         else:
             clear_resume(self.output_dir)
         return self

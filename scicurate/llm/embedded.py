@@ -94,22 +94,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# The server's entry point, run by the child itself: SIGTERM on the parent's death (Linux
-# PR_SET_PDEATHSIG), exit at once if the parent died before that, then llama_cpp.server. Set in
-# the child rather than in a preexec_fn: with a preexec_fn CPython forks instead of vforking and
-# runs the process's fork handlers in the child, and gRPC's (a process that has run a portable
-# Beam job has gRPC running) abort the child with SIGABRT now and then before it reaches exec.
+# The server's entry point: the child sets its own parent-death signal (no preexec_fn; see
+# parsers.sandbox.die_with_parent), then runs llama_cpp.server.
 _SERVER_MAIN = """
-import os, runpy, signal, sys
-parent = int(sys.argv[1])
-if sys.platform.startswith("linux"):
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
-if os.getppid() != parent:
-    os._exit(0)
+import runpy, sys
+from scicurate.parsers.sandbox import die_with_parent
+die_with_parent(int(sys.argv[1]))
 sys.argv = ["llama_cpp.server"] + sys.argv[2:]
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
