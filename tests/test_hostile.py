@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,45 +17,18 @@ from conftest import FIXTURE_PDFS
 pytestmark = pytest.mark.slow
 
 
-class Tripwire:
-    """An HTTP server on loopback that records every request it gets."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.hits.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(b"<p>fetched</p>")
-
-            do_POST = do_HEAD = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
 def tripwire():
-    wire = Tripwire()
-    # the wire works: a fetch is seen (so an empty list below means nothing fetched)
-    with urllib.request.urlopen(f"{wire.url}/self-check", timeout=5) as reply:
-        assert reply.read() == b"<p>fetched</p>"
-    assert wire.hits == ["/self-check"]
-    wire.hits.clear()
-    yield wire
-    wire.close()
+    """An HTTP server on loopback recording every request (the fuzzer's canary)."""
+    from scicurate.fuzz import Canary
+
+    with Canary() as wire:
+        # the wire works: a fetch is seen (so an empty list below means nothing fetched)
+        with urllib.request.urlopen(f"{wire.url}self-check", timeout=5) as reply:
+            assert reply.status == 204
+        assert wire.hits == ["/fuzz-canary/self-check"]
+        wire.hits.clear()
+        yield wire
 
 
 def _html(base: str, n: int) -> str:
@@ -118,7 +89,7 @@ def _tree(root: Path) -> set[str]:
 def test_no_stage_fetches_a_url_a_document_names(tmp_path, tripwire):
     from scicurate import cli
 
-    base = tripwire.url
+    base = tripwire.url.rstrip("/")
     web_in = tmp_path / "crawl.jsonl"
     with open(web_in, "w") as fh:
         for n in range(3):
