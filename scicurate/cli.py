@@ -640,6 +640,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan_module.add_arguments(sub.add_parser(
         "plan", help="estimate worker-hours, GPU-hours and cost per million pages from the measured stage rates"))
 
+    from scicurate import export_run
+
+    export_run.add_arguments(sub.add_parser(
+        "export", help="earlier runs -> deduplicated, mixed, tokenised, shuffled training shards + manifest.json"))
+
     rep = sub.add_parser("report", help="HTML report of a pipeline run (plots, dead letters, top pages)")
     rep.add_argument("run_dir", help="a `scicurate run pdf --output` directory")
     rep.add_argument("-o", "--output", help="where to write the HTML (default RUN_DIR/report.html)")
@@ -669,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "plan":
             return plan_module.run(args)
+        if args.command == "export":
+            return export_run.run(args)
         if args.command == "recall":
             return recall_module.run_refine(args) if args.recall_command == "refine-prompt" \
                 else recall_module.run_annotate(args)

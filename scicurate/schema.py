@@ -737,3 +737,98 @@ def images_filtered_row(filtered, measured_with: str) -> dict[str, Any]:
 def images_dead_letter_row(dead) -> dict[str, Any]:
     return {"pair_id": dead.pair_id, "source": dead.source, "stage": dead.stage, "reason": dead.reason,
             "message": dead.message, "image_ref": dead.image_ref, "sha256": dead.sha256}
+
+
+# ---- training-ready export (`scicurate export`) ---------------------------------------------
+#   shards/        the training corpus: one row per copy of a document, shuffled, cut to size
+#   filtered/      one row per input document that is in no shard: the reason (exact or near
+#                  duplicate of another source, duplicate within its run, the mixture left it
+#                  out, used as another document's label) and the kept document it duplicates
+#   dead_letter/   one row per input file or row that could not be read, or PDF the
+#                  interleaved export could not open
+#   interleaved/   PDF documents as interleaved text and figure images, in reading order
+#   interleaved_dropped/  one row per figure the image filters took out, with every reason
+# Shards and interleaved/ are the only datasets a training job reads; manifest.json lists them.
+
+EXPORT_SCHEMA_VERSION = "1"
+
+
+def _export_meta(name: str) -> dict[str, str]:
+    return {"scicurate.dataset": f"export/{name}", "scicurate.schema_version": EXPORT_SCHEMA_VERSION}
+
+
+def _export_doc_fields() -> list[pa.Field]:
+    return [
+        pa.field("id", pa.string(), nullable=False),              # sha256 of the text (+ "~k" for the k-th repeat)
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("tokens", pa.int64(), nullable=False),           # the training tokenizer's, without BOS/EOS
+        pa.field("scistring_tokens", pa.int64(), nullable=False), # of them, inside <SMILES>/<FASTA> tags
+        pa.field("domain", pa.string(), nullable=False),          # level-1 taxonomy id, or "unlabelled"
+        pa.field("domain_path", pa.list_(pa.string()), nullable=False),
+        pa.field("source", pa.string(), nullable=False),          # pdf | web | recall: the pipeline
+        pa.field("doc_id", pa.string(), nullable=False),          # the id in its run
+        pa.field("origin", pa.string(), nullable=False),          # the PDF path, page URL or pool file
+        pa.field("run", pa.string(), nullable=False),             # the run directory it was read from
+        pa.field("parser", pa.string(), nullable=False),          # pdf: span parsers; web: extractor
+        pa.field("label_from", pa.string(), nullable=False),      # where the domain came from
+        pa.field("scores", pa.string(), nullable=False),          # JSON of the run's scores
+    ]
+
+
+EXPORT_SHARD_SCHEMA = pa.schema(_export_doc_fields() + [
+    pa.field("repeat", pa.int32(), nullable=False),               # 0 for the first copy
+], metadata=_export_meta("shards"))
+
+EXPORT_FILTERED_SCHEMA = pa.schema(_export_doc_fields() + [
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("detail", pa.string(), nullable=False),
+    pa.field("duplicate_of", pa.string(), nullable=False),        # the kept document's id
+], metadata=_export_meta("filtered"))
+
+EXPORT_DEAD_LETTER_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("run", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),              # the file
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+], metadata=_export_meta("dead_letter"))
+
+FIGURE_META_TYPE = pa.struct([
+    pa.field("image_id", pa.string(), nullable=False),            # sha256 of the PNG bytes
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),                # image | table
+    pa.field("caption", pa.string(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("bbox", pa.list_(pa.float64()), nullable=False),     # PDF points on its page
+    pa.field("flags", pa.list_(pa.string()), nullable=False),
+])
+
+# OBELICS-style: `texts`, `images` and `image_meta` are aligned lists; at each position either
+# texts[i] is a string and images[i], image_meta[i] are null, or the reverse.
+INTERLEAVED_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),                  # the document's export id
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("origin", pa.string(), nullable=False),
+    pa.field("run", pa.string(), nullable=False),
+    pa.field("domain", pa.string(), nullable=False),
+    pa.field("texts", pa.list_(pa.large_string()), nullable=False),
+    pa.field("images", pa.list_(pa.binary()), nullable=False),
+    pa.field("image_meta", pa.list_(FIGURE_META_TYPE), nullable=False),
+    pa.field("n_images", pa.int32(), nullable=False),
+    pa.field("tokens", pa.int64(), nullable=False),               # of the text segments
+], metadata=_export_meta("interleaved"))
+
+INTERLEAVED_DROPPED_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("origin", pa.string(), nullable=False),
+    pa.field("page_index", pa.int32(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("caption", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("detail", pa.string(), nullable=False),
+    pa.field("measures", IMAGE_MEASURES_TYPE, nullable=True),
+], metadata=_export_meta("interleaved_dropped"))
