@@ -30,7 +30,6 @@ metadata is about 1 KB per document plus a 512-byte signature: ~1.5 GB per milli
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -40,7 +39,7 @@ import re
 import shutil
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -152,6 +151,7 @@ class _Scanner:
         self.pending: list[SourceDoc] = []
         self.docs: list[DocMeta] = []
         self.sigs: list[np.ndarray] = []
+        self.measured: dict[str, tuple[int, int, str, np.ndarray]] = {}     # text id -> tokens, sci, hash, signature
 
     def add(self, doc: SourceDoc) -> None:
         self.pending.append(doc)
@@ -166,19 +166,32 @@ class _Scanner:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        texts = [d.text for d in batch]
+        ids = [text_id(d.text) for d in batch]
+        # A text already measured (a recall run's copy of a pdf or web document, an exact copy)
+        # is not tokenised or signed again: the first measurement is reused.
+        fresh: dict[str, str] = {}
+        for doc, doc_id in zip(batch, ids):
+            if doc_id not in self.measured and doc_id not in fresh:
+                fresh[doc_id] = doc.text
+        texts = list(fresh.values())
         if not self.learned:
             self.minhash = learned_config(texts, self.minhash)
             self.learned = True
-        tokens = self.counter.count_batch(texts)
-        sci = self._scistring_tokens(texts)
-        self.sigs.append(signatures(texts, self.minhash))
-        for doc, text, n, s in zip(batch, texts, tokens, sci):
+        if texts:
+            tokens = self.counter.count_batch(texts)
+            sci = self._scistring_tokens(texts)
+            sigs = signatures(texts, self.minhash)
+            for row, (doc_id, text) in enumerate(fresh.items()):
+                self.measured[doc_id] = (tokens[row], sci[row], text_hash(text), sigs[row])
+        rows = []
+        for doc, doc_id in zip(batch, ids):
+            n, s, norm, sig = self.measured[doc_id]
+            rows.append(sig)
             self.docs.append(DocMeta(
                 index=len(self.docs), run=doc.run, pipeline=doc.pipeline, doc_id=doc.doc_id, origin=doc.origin,
                 parser=doc.parser, domain=doc.domain, domain_path=doc.domain_path, label_score=doc.label_score,
-                scores=doc.scores, dup_in_run=doc.duplicate_of, id=text_id(text), norm_hash=text_hash(text),
-                tokens=n, sci_tokens=s))
+                scores=doc.scores, dup_in_run=doc.duplicate_of, id=doc_id, norm_hash=norm, tokens=n, sci_tokens=s))
+        self.sigs.append(np.stack(rows))
 
     def _scistring_tokens(self, texts: list[str]) -> list[int]:
         if not self.scistrings:
@@ -572,6 +585,7 @@ def share_report(docs: list[DocMeta], plan: MixPlan, mixture: Mixture) -> dict[s
 def _run_entry(spec: RunSpec, docs: list[DocMeta], index: int) -> dict[str, Any]:
     mine = [d for d in docs if d.run == index]
     return {"path": spec.path, "pipeline": spec.pipeline, "files": len(spec.files), "documents": len(mine),
+            "tokens": sum(d.tokens for d in mine),
             "taken": sum(1 for d in mine if d.copies), "summary": spec.summary, "run_info": spec.run_info}
 
 

@@ -832,3 +832,27 @@ INTERLEAVED_DROPPED_SCHEMA = pa.schema([
     pa.field("detail", pa.string(), nullable=False),
     pa.field("measures", IMAGE_MEASURES_TYPE, nullable=True),
 ], metadata=_export_meta("interleaved_dropped"))
+
+
+def with_defaults(parquet_schema: pa.Schema, rows: list[dict[str, Any]]) -> pa.Table:
+    """`rows` as a table of `parquet_schema`, every missing column filled with its empty value
+    ("" / 0 / 0.0 / False / [] ; null where nullable). For tests and benchmarks that write a
+    run's datasets without running the pipeline."""
+    def empty(f: pa.Field) -> Any:
+        t = f.type
+        if f.nullable:
+            return None
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return ""
+        if pa.types.is_integer(t):
+            return 0
+        if pa.types.is_floating(t):
+            return 0.0
+        if pa.types.is_boolean(t):
+            return False
+        if pa.types.is_list(t):
+            return []
+        raise ValueError(f"{f.name}: give a value, a {t} column has no empty value")
+
+    return pa.Table.from_pylist([{f.name: row.get(f.name, empty(f)) for f in parquet_schema} for row in rows],
+                                schema=parquet_schema)

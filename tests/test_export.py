@@ -47,27 +47,9 @@ def edited(text: str, seed: int, share: float = 0.08) -> str:
     return " ".join(out)
 
 
-def _default(field: pa.Field):
-    t = field.type
-    if field.nullable:
-        return None
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return ""
-    if pa.types.is_integer(t):
-        return 0
-    if pa.types.is_floating(t):
-        return 0.0
-    if pa.types.is_boolean(t):
-        return False
-    if pa.types.is_list(t):
-        return []
-    raise AssertionError(f"no default for {field}")
-
-
 def write_rows(path: Path, parquet_schema: pa.Schema, rows: list[dict]) -> None:
-    full = [{f.name: r.get(f.name, _default(f)) for f in parquet_schema} for r in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(full, schema=parquet_schema), path)
+    pq.write_table(schema.with_defaults(parquet_schema, rows), path)
 
 
 def pdf_run(root: Path, docs: list[dict]) -> Path:
