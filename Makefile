@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.10+ with venv):
-#   make demo   installs into .venv and runs the PDF pipeline on the shipped fixture PDFs
+#   make demo   installs into .venv, runs the PDF and web pipelines on the shipped fixtures and
+#               exports their documents as training shards
 #   make test   installs into .venv (with test tools) and runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -35,6 +36,7 @@ install: $(VENV)/.installed node_modules/.package-lock.json
 demo: install
 	$(VENV)/bin/scicurate run pdf --input 'tests/fixtures/pdf/*.pdf' --output out/fixtures
 	$(VENV)/bin/scicurate run web --input 'tests/fixtures/web/*.*[zl]' --output out/web
+	$(VENV)/bin/scicurate export --inputs out/fixtures out/web --mixture scicurate/mixtures/natural.yaml --output out/export
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: install

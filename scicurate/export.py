@@ -354,7 +354,7 @@ def mix(docs: list[DocMeta], mixture: Mixture) -> MixPlan:
             doc.copies = copies.get(doc.index, 0)
             if doc.copies:
                 continue
-            if mixture.domain_share(doc.domain) <= 0 or shares[cell] <= 0:
+            if shares[cell] <= 0 or (not mixture.natural and mixture.domain_share(doc.domain) <= 0):
                 _filter(doc, REASON_NOT_IN_MIXTURE, f"the mixture gives {doc.domain}"
                         + ("" if cell[1] == ALL_SOURCES else f"/{cell[1]}") + " no share")
             else:
@@ -555,10 +555,12 @@ def share_report(docs: list[DocMeta], plan: MixPlan, mixture: Mixture) -> dict[s
     for cell, result in plan.cells.items():
         available_domain[cell[0]] += result.available
     total = sum(achieved_domain.values())
+    all_available = sum(available_domain.values())
+    natural = {d: a / all_available for d, a in available_domain.items()} if all_available else {}
     domains = []
     names = sorted(set(dict(mixture.domains)) | set(available_domain))
     for name in names:
-        target_share = mixture.domain_share(name)
+        target_share = mixture.domain_share(name, natural)
         cells = [r for c, r in plan.cells.items() if c[0] == name]
         target_tokens = target_share * plan.budget
         got = achieved_domain[name]

@@ -11,7 +11,8 @@ A mixture file (every key but `domains` optional; shares are fractions that sum 
     budget_tokens: null        # null: the largest budget every domain with data fills within max_repeats
     max_repeats: 2             # upsampling cap: copies of one document (1 = never repeat)
     tolerance: 0.02            # |achieved share - target share| a domain may miss by
-    domains:                   # level-1 taxonomy ids, plus `unlabelled` (no recall label)
+    domains:                   # level-1 taxonomy ids, plus `unlabelled` (no recall label);
+                               # or `domains: natural`: every domain as the data has it
       mathematics: 0.2
       physics: 0.2
       ...
@@ -25,6 +26,10 @@ a domain is one cell (its sources in their natural proportions). With `sources`,
 target is split over the sources that have data in that domain, by their shares renormalised
 over those sources: the domain share holds wherever data suffices, and the source shares hold
 overall when every domain has every source.
+
+`domains: natural` takes every domain (unlabelled included) in the proportions the data has:
+each cell's share is its share of the available tokens, the budget defaults to all of them, so
+with no budget every document is taken once; a budget below that downsamples every cell alike.
 
 How a cell is filled (`allocate_cell`): with `f = target / available`, every document gets
 `min(floor(f), max_repeats)` copies; the remainder goes one more copy per document in the
@@ -108,10 +113,15 @@ class Mixture:
     shard: ShardSpec = field(default_factory=ShardSpec)
     dedup: DedupSpec = field(default_factory=DedupSpec)
     scistring_tokens: bool = True
+    natural: bool = False               # `domains: natural` (then `domains` is empty)
 
     def __post_init__(self) -> None:
         known = set(_domain_ids()) | {UNLABELLED}
-        _check_shares("domains", self.domains, known)
+        if self.natural:
+            if self.domains:
+                raise ConfigError("mixture: domains is either `natural` or a mapping of shares, not both")
+        else:
+            _check_shares("domains", self.domains, known)
         if self.sources:
             _check_shares("sources", self.sources, set(SOURCES))
         if self.budget_tokens is not None and (not isinstance(self.budget_tokens, int) or self.budget_tokens < 1):
@@ -123,12 +133,15 @@ class Mixture:
         if not 0 <= self.tolerance < 1:
             raise ConfigError(f"mixture tolerance must be in [0, 1), got {self.tolerance!r}")
 
-    def domain_share(self, domain: str) -> float:
+    def domain_share(self, domain: str, natural: Mapping[str, float] | None = None) -> float:
+        """The target share of `domain`; a natural mixture's comes from `natural` (the data's)."""
+        if self.natural:
+            return (natural or {}).get(domain, 0.0)
         return dict(self.domains).get(domain, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["domains"] = dict(self.domains)
+        out["domains"] = "natural" if self.natural else dict(self.domains)
         out["sources"] = dict(self.sources)
         out["dedup"]["prefer"] = list(self.dedup.prefer)
         return out
@@ -173,7 +186,8 @@ def mixture_from_dict(data: Any, where: str = "mixture") -> Mixture:
         dedup = DedupSpec(**dedup_raw)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return Mixture(domains=shares("domains"), sources=shares("sources"), budget_tokens=data.get("budget_tokens"),
+    natural = data.get("domains") == "natural"
+    return Mixture(domains=() if natural else shares("domains"), natural=natural, sources=shares("sources"), budget_tokens=data.get("budget_tokens"),
                    max_repeats=data.get("max_repeats", 2), seed=data.get("seed", 0),
                    tolerance=data.get("tolerance", 0.02), shard=shard, dedup=dedup,
                    scistring_tokens=bool(data.get("scistring_tokens", True)))
@@ -205,6 +219,9 @@ def cell_shares(mixture: Mixture, available: Mapping[Cell, int]) -> dict[Cell, f
     """The target share of the whole budget for every cell with data (see the module docstring);
     cells of domains outside the mixture get 0."""
     out: dict[Cell, float] = {}
+    if mixture.natural:
+        total = sum(available.values())
+        return {c: (a / total if total else 0.0) for c, a in available.items()}
     source_weight = dict(mixture.sources)
     for domain, share in mixture.domains:
         cells = [c for c in available if c[0] == domain and available[c] > 0]
@@ -228,6 +245,8 @@ def budget_for(mixture: Mixture, available: Mapping[Cell, int], shares: Mapping[
     within `max_repeats` copies (0 when no cell has both)."""
     if mixture.budget_tokens is not None:
         return mixture.budget_tokens
+    if mixture.natural:
+        return sum(available.values())
     limits = [mixture.max_repeats * available[c] / s for c, s in shares.items() if s > SHARE_EPSILON and available[c] > 0]
     return int(math.floor(min(limits))) if limits else 0
 

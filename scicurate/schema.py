@@ -803,6 +803,7 @@ FIGURE_META_TYPE = pa.struct([
     pa.field("height", pa.int32(), nullable=False),
     pa.field("bbox", pa.list_(pa.float64()), nullable=False),     # PDF points on its page
     pa.field("flags", pa.list_(pa.string()), nullable=False),
+    pa.field("placement", pa.string(), nullable=False),           # the rule that placed it (interleave.py)
 ])
 
 # OBELICS-style: `texts`, `images` and `image_meta` are aligned lists; at each position either

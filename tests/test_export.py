@@ -373,3 +373,18 @@ def test_the_cli_writes_the_manifest_and_prints_the_summary(runs, tmp_path, toke
 def test_shard_spec_needs_exactly_one_size():
     with pytest.raises(ConfigError):
         ShardSpec(target_tokens=None, target_rows=None)
+
+
+def test_a_natural_mixture_takes_every_unique_document_once(runs, tmp_path, tokenizer):
+    out = tmp_path / "export"
+    manifest = export(runs, out, tokenizer, mixture_from_dict({"domains": "natural"}))
+    rows = read(out, "shards")
+    assert {r["repeat"] for r in rows} == {0}
+    reasons = manifest["counts"]["filtered"]
+    assert "downsampled" not in reasons and "not_in_mixture" not in reasons
+    assert any(r["domain"] == "unlabelled" for r in rows)
+    shares = manifest["shares"]
+    assert shares["within_tolerance"] and not shares["short_domains"]
+    assert manifest["mixture"]["domains"] == "natural"
+    with pytest.raises(ConfigError, match="natural"):
+        Mixture(domains=(("physics", 1.0),), natural=True)
