@@ -544,7 +544,14 @@ def write_dead_letters(dead: list[ExportDeadLetter], output: str) -> None:
 # ---- shares and manifest ---------------------------------------------------------------------
 
 def share_report(docs: list[DocMeta], plan: MixPlan, mixture: Mixture) -> dict[str, Any]:
-    """Target vs achieved shares per domain and per source, with `short` and `within_tolerance`."""
+    """Target vs achieved shares per domain and per source.
+
+    A `short` domain (no data, or the repeats cap) gives fewer tokens than its target, which
+    raises every other domain's share of the total. So each domain also gets
+    `target_share_given_short`: its target tokens (a short domain: the tokens it could give) over
+    the sum of those, the share it should reach when the short domains give what they have.
+    `within_tolerance` compares the achieved share with that, within `mixture.tolerance`
+    (absolute); a short domain is never within tolerance, and the shortfall is its own report."""
     achieved_domain: Counter = Counter()
     achieved_source: Counter = Counter()
     available_domain: Counter = Counter()
@@ -557,21 +564,26 @@ def share_report(docs: list[DocMeta], plan: MixPlan, mixture: Mixture) -> dict[s
     total = sum(achieved_domain.values())
     all_available = sum(available_domain.values())
     natural = {d: a / all_available for d, a in available_domain.items()} if all_available else {}
-    domains = []
-    names = sorted(set(dict(mixture.domains)) | set(available_domain))
-    for name in names:
+    rows = []
+    for name in sorted(set(dict(mixture.domains)) | set(available_domain)):
         target_share = mixture.domain_share(name, natural)
         cells = [r for c, r in plan.cells.items() if c[0] == name]
-        target_tokens = target_share * plan.budget
+        short = target_share > 0 and (not cells or any(r.short for r in cells) or available_domain[name] == 0)
+        rows.append((name, target_share, cells, short))
+    expected = {name: (achieved_domain[name] if short else share * plan.budget) for name, share, _, short in rows}
+    expected_total = sum(expected.values())
+    domains = []
+    for name, target_share, cells, short in rows:
         got = achieved_domain[name]
         share = got / total if total else 0.0
-        short = target_share > 0 and (not cells or any(r.short for r in cells) or available_domain[name] == 0)
+        given_short = expected[name] / expected_total if expected_total else 0.0
         domains.append({
             "domain": name, "target_share": round(target_share, 6), "achieved_share": round(share, 6),
-            "target_tokens": int(round(target_tokens)), "achieved_tokens": got,
+            "target_share_given_short": round(given_short, 6),
+            "target_tokens": int(round(target_share * plan.budget)), "achieved_tokens": got,
             "available_tokens": available_domain[name],
             "documents": sum(r.documents for r in cells), "rows": sum(r.copies for r in cells),
-            "short": short, "within_tolerance": abs(share - target_share) <= mixture.tolerance,
+            "short": short, "within_tolerance": not short and abs(share - given_short) <= mixture.tolerance,
         })
     sources = []
     for name in sorted(set(dict(mixture.sources)) | set(achieved_source)):
@@ -698,7 +710,9 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"  dead letter {reason}: {n:,}")
     for d in manifest["shares"]["domains"]:
         flag = " SHORT" if d["short"] else ("" if d["within_tolerance"] else " off-target")
-        lines.append(f"  {d['domain']:<18} target {d['target_share']:.3f} achieved {d['achieved_share']:.3f} "
+        given = "" if d["target_share_given_short"] == d["target_share"] or d["short"] else \
+            f" (given the short: {d['target_share_given_short']:.3f})"
+        lines.append(f"  {d['domain']:<18} target {d['target_share']:.3f}{given} achieved {d['achieved_share']:.3f} "
                      f"({d['achieved_tokens']:,} of {d['available_tokens']:,} available tokens){flag}")
     inter = manifest.get("interleaved") or {}
     if inter.get("enabled"):

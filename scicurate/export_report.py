@@ -70,7 +70,8 @@ def render_export(manifest: dict[str, Any]) -> str:
         _card("short domains", len(shares["short_domains"]), ", ".join(shares["short_domains"]),
               "warn" if shares["short_domains"] else ""),
     ]
-    domain_rows = [(d["domain"], f"{d['target_share']:.3f}", f"{d['achieved_share']:.3f}", f"{d['target_tokens']:,}",
+    domain_rows = [(d["domain"], f"{d['target_share']:.3f}", f"{d['target_share_given_short']:.3f}",
+                    f"{d['achieved_share']:.3f}", f"{d['target_tokens']:,}",
                     f"{d['achieved_tokens']:,}", f"{d['available_tokens']:,}", d["rows"],
                     "short" if d["short"] else ("yes" if d["within_tolerance"] else "NO"))
                    for d in shares["domains"]]
@@ -98,8 +99,8 @@ def render_export(manifest: dict[str, Any]) -> str:
         f"documents read = documents taken + filtered</div>",
         f'<div class="cards">{"".join(cards)}</div>',
         f"<h2>Domains (tolerance ±{shares['tolerance']})</h2>",
-        _table(("domain", "target", "achieved", "target tokens", "achieved tokens", "available", "rows",
-                "within tolerance"), domain_rows),
+        _table(("domain", "target", "target given the short domains", "achieved", "target tokens",
+                "achieved tokens", "available", "rows", "within tolerance"), domain_rows),
         "<h2>Sources</h2>",
         _table(("source", "target", "achieved", "tokens"), source_rows),
         "<h2>Plots</h2>",
