@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -266,6 +267,8 @@ def _cmd_run_pdf(args: argparse.Namespace, beam_args: list[str]) -> int:
     _write_run_info(args.output, {
         "wall_seconds": round(time.perf_counter() - started, 3), "runner": runner_name(options),
         "tier": config.tier, "inputs": inputs, "input": args.input or f"reparse:{args.reparse_flagged}",
+        # where relative input paths start: `scicurate export` reopens the PDFs for their figures
+        "cwd": os.getcwd(),
         "high_cost": config.high_cost_parser, "llm_model": config.llm.model if config.high_cost_parser else "",
         "scicurate_version": __version__, "resumed_units": run_output.resumed_units,
     })

@@ -10,7 +10,8 @@
 
 A document appears once here however many copies the mixture gave it, in a seeded order of
 its own. Paths are only opened inside the folder the run read its PDFs from (run_info.json's
-`input` pattern up to its first wildcard, relative paths taken from the current directory):
+`input` pattern up to its first wildcard; relative paths start at the run's `cwd`, recorded in
+run_info.json, else at the current directory):
 a documents/ row naming a file elsewhere is `unsafe_path` and is never opened.
 """
 
@@ -32,15 +33,30 @@ STAGE = "interleave"
 WILDCARDS = "*?["
 
 
+def run_cwd(spec: RunSpec) -> str:
+    """Where the run's relative paths start: run_info.json's `cwd`, else the current folder."""
+    cwd = (spec.run_info or {}).get("cwd")
+    return cwd if isinstance(cwd, str) and os.path.isabs(cwd) else os.getcwd()
+
+
 def input_folder(spec: RunSpec) -> str | None:
-    """The folder a pdf run read its PDFs from: its `input` pattern up to the first wildcard."""
+    """The folder a pdf run read its PDFs from: its `input` pattern up to the first wildcard,
+    relative to the run's working folder."""
     pattern = (spec.run_info or {}).get("input")
     if not isinstance(pattern, str) or not pattern or pattern.startswith("reparse:") or "://" in pattern:
         return None
     cut = min((pattern.find(c) for c in WILDCARDS if c in pattern), default=len(pattern))
     head = pattern[:cut]
     folder = head if head.endswith("/") else os.path.dirname(head)
-    return os.path.realpath(folder or ".")
+    return os.path.realpath(os.path.join(run_cwd(spec), folder or "."))
+
+
+def origin_path(spec: RunSpec, origin: str) -> str:
+    """A documents.source as the run saw it: a relative path starts at the run's working folder
+    (a URL or other scheme is passed on as it is, and refused by interleave_document)."""
+    if "://" in origin or os.path.isabs(origin):
+        return origin
+    return os.path.join(run_cwd(spec), origin)
 
 
 def page_texts(spec: RunSpec, wanted: set[str]) -> dict[str, dict[int, str]]:
@@ -109,7 +125,8 @@ def export_interleaved(scanned, output: str, config, counter,
 
             return InterleaveFailure("unsafe_path", f"{runs[doc.run].path} has no run_info.json input pattern: "
                                                     "the folder its PDFs may come from is unknown, so none is opened")
-        return interleave_document(doc.origin, texts[doc.run].get(doc.doc_id, {}), settings, base_dir=folder)
+        return interleave_document(origin_path(runs[doc.run], doc.origin), texts[doc.run].get(doc.doc_id, {}), settings,
+                                   base_dir=folder)
 
     rows, dropped, dead = [], [], []
     with ThreadPoolExecutor(max_workers=max(1, config.interleave_workers)) as pool:

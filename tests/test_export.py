@@ -391,3 +391,19 @@ def test_a_natural_mixture_takes_every_unique_document_once(runs, tmp_path, toke
     assert manifest["mixture"]["domains"] == "natural"
     with pytest.raises(ConfigError, match="natural"):
         Mixture(domains=(("physics", 1.0),), natural=True)
+
+
+def test_relative_pdf_paths_start_where_the_run_ran_not_where_the_export_runs(tmp_path, monkeypatch):
+    from scicurate.export_interleave import input_folder, origin_path
+    from scicurate.export_read import RunSpec
+
+    spec = RunSpec(path="r", pipeline="pdf", summary={}, files=(),
+                   run_info={"input": "papers/**/*.pdf", "cwd": str(tmp_path / "work")})
+    monkeypatch.chdir(tmp_path)
+    assert input_folder(spec) == str(tmp_path / "work" / "papers")
+    assert origin_path(spec, "papers/a/x.pdf") == str(tmp_path / "work" / "papers" / "a" / "x.pdf")
+    assert origin_path(spec, "/abs/x.pdf") == "/abs/x.pdf"
+    assert origin_path(spec, "https://h/x.pdf") == "https://h/x.pdf"      # refused later, never fetched
+    older = RunSpec(path="r", pipeline="pdf", summary={}, files=(), run_info={"input": "in/*.pdf"})
+    assert input_folder(older) == str(tmp_path / "in")                     # runs before `cwd` was recorded
+    assert input_folder(RunSpec(path="r", pipeline="pdf", summary={}, files=(), run_info=None)) is None
