@@ -9,15 +9,12 @@ target domains, which node an arXiv category belongs to). Pure Python, no Beam.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from scicurate.config import ConfigError
+from scicurate.config import ConfigError, read_yaml
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 MAX_DEPTH = 3
@@ -106,16 +103,8 @@ class Taxonomy:
 
 def load(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
     """Read and validate a taxonomy file; every problem is a ConfigError naming the node."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read taxonomy {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not YAML: {exc}") from None
-    return from_dict(data, sha256=hashlib.sha256(raw).hexdigest(), where=str(path))
+    data, digest = read_yaml(path, "taxonomy")
+    return from_dict(data, sha256=digest, where=str(path))
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,6 +25,25 @@ class ConfigError(ValueError):
     """A fatal configuration problem: raised at start-up, before any record is read."""
 
 
+def read_yaml(path, what: str):
+    """(parsed YAML, sha256 of the file's bytes) of a config file; ConfigError names `what`
+    (e.g. "taxonomy") when the file cannot be read or is not YAML."""
+    import hashlib
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not YAML: {exc}") from None
+    return data, hashlib.sha256(raw).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class LlmConfig:
     """How one stage reaches its language model, and how hard it tries.

@@ -48,9 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 
-from scicurate.config import ConfigError
+from scicurate.config import ConfigError, read_yaml
 
 UNLABELLED = "unlabelled"
 SOURCES = ("pdf", "web", "recall")
@@ -195,15 +194,8 @@ def mixture_from_dict(data: Any, where: str = "mixture") -> Mixture:
 
 def load_mixture(path: str | Path) -> tuple[Mixture, str]:
     """The mixture in `path` and the sha256 of its bytes; ConfigError says what is wrong."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the mixture file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not YAML: {exc}") from None
-    return mixture_from_dict(data, str(path)), hashlib.sha256(raw).hexdigest()
+    data, digest = read_yaml(path, "the mixture file")
+    return mixture_from_dict(data, str(path)), digest
 
 
 # ---- targets and allocation (pure) -----------------------------------------------------------
