@@ -32,7 +32,6 @@ their 100,000 recall copies, 141.6M tokens, peak RSS 1.1 GiB, about 0.7M tokens/
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -53,6 +52,8 @@ from scicurate.config import ConfigError
 from scicurate.export_read import ExportDeadLetter, RunSpec, SourceDoc, inspect_run, read_run
 from scicurate.mixture import ALL_SOURCES, UNLABELLED, CellResult, Mixture, allocate_cell, budget_for, cell_of, \
     cell_shares, sample_key
+from scicurate.parsers.pool_input import content_id
+from scicurate.records import sha256_file
 
 _LOG = logging.getLogger("scicurate.export")
 
@@ -112,7 +113,7 @@ class DocMeta:
     label_score: float
     scores: str
     dup_in_run: str
-    id: str                               # "sha256:" + 32 hex of the raw text
+    id: str                               # pool_input.content_id: "sha256:" + 32 hex of the raw text
     norm_hash: str                        # dedup.exact.text_hash (normalised text)
     tokens: int = 0
     sci_tokens: int = 0
@@ -121,10 +122,6 @@ class DocMeta:
     detail: str = ""
     duplicate_of: str = ""
     copies: int = 0
-
-
-def text_id(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # ---- pass 1: scan ----------------------------------------------------------------------------
@@ -136,8 +133,6 @@ class Scan:
     signatures: np.ndarray
     dead: list[ExportDeadLetter]
     minhash: Any
-    tokenizer: Any
-    read_docs: int = 0
 
 
 class _Scanner:
@@ -170,7 +165,7 @@ class _Scanner:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        ids = [text_id(d.text) for d in batch]
+        ids = [content_id(d.text) for d in batch]
         # A text already measured (a recall run's copy of a pdf or web document, an exact copy)
         # is not tokenised or signed again: the first measurement is reused.
         fresh: dict[str, str] = {}
@@ -232,7 +227,7 @@ def scan(runs: Sequence[RunSpec], counter, mixture: Mixture, progress: Callable[
         if read % PROGRESS_EVERY == 0:
             progress(f"export: scanned {read:,} documents")
     scanner.flush()
-    return Scan(list(runs), scanner.docs, scanner.signatures(), dead, scanner.minhash, counter, read)
+    return Scan(list(runs), scanner.docs, scanner.signatures(), dead, scanner.minhash)
 
 
 # ---- plan ------------------------------------------------------------------------------------
@@ -359,7 +354,7 @@ def mix(docs: list[DocMeta], mixture: Mixture) -> MixPlan:
             doc.copies = copies.get(doc.index, 0)
             if doc.copies:
                 continue
-            if shares[cell] <= 0 or (not mixture.natural and mixture.domain_share(doc.domain) <= 0):
+            if shares[cell] <= 0:              # cell_shares gives 0 to a domain or source without a share
                 _filter(doc, REASON_NOT_IN_MIXTURE, f"the mixture gives {doc.domain}"
                         + ("" if cell[1] == ALL_SOURCES else f"/{cell[1]}") + " no share")
             else:
@@ -451,12 +446,6 @@ class _Spill:
         return out
 
 
-def sha256_path(path: str) -> str:
-    from scicurate.records import sha256_file
-
-    return sha256_file(path)
-
-
 def write_table(rows: list[dict[str, Any]], parquet_schema: pa.Schema, path: str, row_group_rows: int) -> None:
     """`rows` as one Parquet file, one row group of `row_group_rows` at a time (only one row
     group is ever an Arrow table, so a shard costs its rows once in memory, not twice)."""
@@ -486,7 +475,7 @@ def write_pass(scan_result: Scan, places: dict[int, list[RowPlace]], shard_sizes
                 continue
             doc = docs[index]
             index += 1
-            if text_id(item.text) != doc.id:
+            if content_id(item.text) != doc.id:
                 raise ExportError(f"{runs[doc.run].path}: document {doc.doc_id} changed while the export read it; "
                                   "export from runs nothing is writing to")
             cells = _doc_cells(doc, item.text, runs)
@@ -521,7 +510,7 @@ def write_pass(scan_result: Scan, places: dict[int, list[RowPlace]], shard_sizes
             domains[row["domain"]] += row["tokens"]
         entries.append({"path": rel, "rows": len(rows), "tokens": sum(r["tokens"] for r in rows),
                         "scistring_tokens": sum(r["scistring_tokens"] for r in rows),
-                        "bytes": os.path.getsize(path), "sha256": sha256_path(path),
+                        "bytes": os.path.getsize(path), "sha256": sha256_file(path),
                         "row_groups": pq.ParquetFile(path).num_row_groups, "domain_tokens": dict(sorted(domains.items()))})
         progress(f"export: shard {shard + 1}/{total}: {len(rows):,} rows, {entries[-1]['tokens']:,} tokens")
     shutil.rmtree(os.path.join(output, SPILL), ignore_errors=True)
@@ -669,7 +658,6 @@ def run_export(inputs: Sequence[str], output: str, config: ExportConfig,
     rows = sum(e["rows"] for e in shard_entries)
     tokens = sum(e["tokens"] for e in shard_entries)
     taken = sum(1 for d in docs if d.copies)
-    wall = time.perf_counter() - started
     manifest = {
         "format": FORMAT,
         "schema_version": schema.EXPORT_SCHEMA_VERSION,

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from scicurate import schema
 from scicurate.export_read import ExportDeadLetter, RunSpec
 from scicurate.mixture import sample_key
+from scicurate.records import sha256_file
 
 STAGE = "interleave"
 WILDCARDS = "*?["
@@ -103,7 +104,7 @@ def _dropped_rows(doc, outcome) -> list[dict[str, Any]]:
 def export_interleaved(scanned, output: str, config, counter,
                        progress: Callable[[str], None]) -> tuple[dict[str, Any], list[ExportDeadLetter]]:
     from scicurate.export import INTERLEAVED, INTERLEAVED_DROPPED, INTERLEAVED_ROW_GROUP, \
-        INTERLEAVED_ROWS_PER_FILE, sha256_path, shard_name, write_table
+        INTERLEAVED_ROWS_PER_FILE, shard_name, write_table
     from scicurate.interleave import InterleaveConfig, InterleavedDoc, interleave_document
 
     runs: list[RunSpec] = scanned.runs
@@ -148,7 +149,7 @@ def export_interleaved(scanned, output: str, config, counter,
         write_table(part, schema.INTERLEAVED_SCHEMA, path, INTERLEAVED_ROW_GROUP)
         files.append({"path": rel, "rows": len(part), "images": sum(r["n_images"] for r in part),
                       "tokens": sum(r["tokens"] for r in part), "bytes": os.path.getsize(path),
-                      "sha256": sha256_path(path)})
+                      "sha256": sha256_file(path)})
     dropped_rel = f"{INTERLEAVED_DROPPED}/{shard_name(0, 1)}"
     write_table(dropped, schema.INTERLEAVED_DROPPED_SCHEMA, os.path.join(output, dropped_rel), 1000)
     summary = {

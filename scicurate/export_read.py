@@ -151,9 +151,8 @@ def read_run(spec: RunSpec, run: int) -> Iterator[SourceDoc | ExportDeadLetter]:
         try:
             handle = pq.ParquetFile(path)
             names = set(handle.schema_arrow.names)
-            missing = [c for c in ("text",) if c not in names]
-            if missing:
-                raise ValueError(f"no column {missing[0]!r}")
+            if "text" not in names:
+                raise ValueError("no column 'text'")
             columns = [c for c in wanted if c in names]
             for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=columns):
                 for row in batch.to_pylist():

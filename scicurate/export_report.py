@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from scicurate.report import CSS, _card, _e, _figure, _img, _png_base64, _table
+from scicurate.report import _card, _e, _figure, _img, _png_base64, _table, html_head
 
 TARGET_COLOUR, ACHIEVED_COLOUR = "#8C8C8C", "#4C72B0"
 
@@ -88,12 +88,7 @@ def render_export(manifest: dict[str, Any]) -> str:
     inputs = [(r["path"], r["pipeline"], f"{r['documents']:,}", f"{r['taken']:,}") for r in manifest["inputs"]]
     title = "scicurate export report"
     return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-        "style-src 'unsafe-inline'\">",
-        f"<title>{_e(title)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        *html_head(title),
         f"<h1>{_e(title)}</h1>",
         f'<div class="identity {status.lower()}" id="accounting"><b>{status}</b>'
         f"documents read = documents taken + filtered</div>",

@@ -399,6 +399,20 @@ def _pages_per_document(documents: pa.Table) -> str:
 
 # ---- HTML ------------------------------------------------------------------------------------
 
+def html_head(title: str) -> list[str]:
+    """The head every scicurate HTML report opens with: inline CSS, and a Content-Security-Policy
+    that lets the page fetch nothing (images are data: URLs only)."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -593,13 +607,7 @@ def render(run: RunData) -> str:
     title = f"scicurate run report — {run.run_dir}"
 
     return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-        "style-src 'unsafe-inline'\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        *html_head(title),
         "<h1>scicurate run report</h1>",
         f'<div class="sub">{_e(" · ".join(str(p) for p in sub_parts))}</div>',
         f'<div class="identity {status.lower()}" id="accounting"><b>{status}</b>'

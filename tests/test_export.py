@@ -20,7 +20,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from scicurate import schema
 from scicurate.config import ConfigError
-from scicurate.export import ExportConfig, ExportError, run_export, text_id
+from scicurate.export import ExportConfig, ExportError, run_export
+from scicurate.parsers.pool_input import content_id as text_id
 from scicurate.mixture import (
     Mixture,
     ShardSpec,
