@@ -238,13 +238,9 @@ class _Worker:
         return head, body
 
     def tail(self, limit: int = 400) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - limit))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        from scicurate.parsers.sandbox import file_tail
+
+        return file_tail(self.log_path, limit)
 
 
 class SandboxedExtractor:

@@ -69,6 +69,18 @@ def kill_process_group(proc) -> bool:
     return True
 
 
+def file_tail(path: str, limit: int = 1500) -> str:
+    """The last `limit` bytes of a child's log file, decoded leniently ("" when unreadable): what
+    a dead letter quotes of a crashed child."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def die_with_parent(parent: int) -> None:
     """In a child, first thing: SIGTERM on the parent's death (Linux PR_SET_PDEATHSIG), and exit
     at once if `parent` died before that was set. Children call it themselves rather than via
@@ -229,14 +241,7 @@ class SandboxedParser:
             kill_process_group(proc)
 
     def _stderr_tail(self, limit: int = 1500) -> str:
-        try:
-            with open(self._stderr_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                fh.seek(max(0, size - limit))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return file_tail(self._stderr_path, limit)
 
     def _read(self, timeout: float) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdout is not None
@@ -527,12 +532,13 @@ def _child_main(argv: list[str]) -> int:
             send({"ok": False, "kind": "document", "reason": exc.reason, "message": exc.message})
         except Exception as exc:  # noqa: BLE001 - one bad record must not end the worker
             tb = traceback.format_exc(limit=4)
-            send({"ok": False, "kind": "error", "reason": _classify(exc),
+            send({"ok": False, "kind": "error", "reason": classify_error(exc),
                   "message": f"{type(exc).__name__}: {exc} | {tb[-800:]}"})
     return 0
 
 
-def _classify(exc: Exception) -> str:
+def classify_error(exc: Exception) -> str:
+    """A parser exception -> its reason code (out_of_memory, encrypted, corrupt, parser_error)."""
     if isinstance(exc, MemoryError):
         return REASON_OUT_OF_MEMORY
     name = type(exc).__name__

@@ -603,7 +603,7 @@ def interleave_document(pdf_path: str, page_texts: Mapping[int, str], config: In
 
 
 def _run_child(data: bytes, pages: list[int], config: InterleaveConfig, scratch: str) -> dict | InterleaveFailure:
-    from scicurate.parsers.sandbox import kill_process_group
+    from scicurate.parsers.sandbox import file_tail, kill_process_group
 
     pdf = os.path.join(scratch, "input.pdf")
     out_dir = os.path.join(scratch, "out")
@@ -626,7 +626,7 @@ def _run_child(data: bytes, pages: list[int], config: InterleaveConfig, scratch:
     if not exited:
         return InterleaveFailure(TIMEOUT, f"no result within {config.timeout_s:g} s; process group killed")
     result_path = os.path.join(out_dir, _RESULT_NAME)
-    tail = _tail(log)
+    tail = file_tail(log)
     if not os.path.isfile(result_path):
         cap = f", memory cap {config.memory_mb} MiB" if config.memory_mb else ""
         oom = any(s in tail for s in ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory"))
@@ -657,16 +657,6 @@ def _wait_unreaped(proc: subprocess.Popen, timeout: float) -> bool:
             return False
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.05)
-
-
-def _tail(path: str, limit: int = 1500) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - limit))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def _assemble(texts: Mapping[int, str], result: dict, scratch: str, config: InterleaveConfig) -> InterleavedDoc:
@@ -793,7 +783,7 @@ def extract_figures(pdf: str, pages: Sequence[int], config: InterleaveConfig, ou
 
 
 def _child_main(argv: list[str]) -> int:
-    from scicurate.parsers.sandbox import die_with_parent
+    from scicurate.parsers.sandbox import classify_error, die_with_parent
     from scicurate.parsers.split import DocumentError
 
     die_with_parent(int(argv[1]) if len(argv) > 1 else 0)
@@ -827,22 +817,13 @@ def _child_main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - reported as this document's failure
         import traceback
 
-        result = {"ok": False, "reason": _classify(exc),
+        result = {"ok": False, "reason": _doc_reason(classify_error(exc)),
                   "message": f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=4)[-800:]}"}
     tmp = os.path.join(out_dir, _RESULT_NAME + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh, ensure_ascii=False)
     os.replace(tmp, os.path.join(out_dir, _RESULT_NAME))
     return 0
-
-
-def _classify(exc: Exception) -> str:
-    text = str(exc).lower()
-    if "password" in text:
-        return ENCRYPTED
-    if type(exc).__name__ == "PdfiumError":
-        return CORRUPT_INPUT
-    return PARSER_ERROR
 
 
 __all__ = [

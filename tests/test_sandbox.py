@@ -194,7 +194,7 @@ def test_parser_processes_run_under_the_memory_cap():
 
 
 def test_an_allocation_past_the_cap_is_out_of_memory_not_a_parser_error():
-    from scicurate.parsers.sandbox import _classify
+    from scicurate.parsers.sandbox import classify_error as _classify
 
     assert _classify(MemoryError()) == "out_of_memory"
     assert _classify(ValueError("x")) == "parser_error"
